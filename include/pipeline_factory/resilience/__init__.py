@@ -1,0 +1,1 @@
+"""Resilience policies: named in config/policies.yaml, referenced by stages."""

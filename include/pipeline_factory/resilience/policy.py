@@ -1,0 +1,82 @@
+"""The resilience policy model and its mapping onto Airflow's retry settings.
+
+A policy is read twice: by the factory, which turns it into task-level retry
+settings (Airflow retries the whole task), and by stage code at run time, which
+builds in-task retries, circuit breakers and rate limiters from the same object
+(see the sibling modules).  Keeping one model makes the two agree.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class CircuitBreakerPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    failure_threshold: int = Field(5, ge=1, description="Consecutive failures that open the breaker.")
+    reset_timeout_seconds: float = Field(60.0, gt=0, description="How long an open breaker rejects calls.")
+    success_threshold: int = Field(
+        1, ge=1, description="Successes needed in the half-open state before the breaker closes."
+    )
+
+
+class Policy(BaseModel):
+    """One named resilience policy."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field("", description="Filled in from the key in policies.yaml.")
+    description: str = ""
+    max_attempts: int = Field(3, ge=1, description="Attempts in all, the first included.")
+    backoff_strategy: Literal["exponential", "linear", "none"] = "exponential"
+    backoff_initial_seconds: float = Field(30.0, ge=0)
+    backoff_max_seconds: float = Field(600.0, ge=0)
+    backoff_jitter_seconds: float = Field(0.0, ge=0)
+    timeout_seconds: float | None = Field(None, gt=0, description="Per attempt; null for none.")
+    circuit_breaker: CircuitBreakerPolicy | None = None
+    rate_limit_per_second: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _max_not_below_initial(self) -> Policy:
+        if self.backoff_max_seconds < self.backoff_initial_seconds:
+            raise ValueError("backoff_max_seconds must not be below backoff_initial_seconds")
+        return self
+
+    @property
+    def retries(self) -> int:
+        return self.max_attempts - 1
+
+    def delay_before_attempt(self, attempt: int) -> float:
+        """Seconds to wait before attempt ``attempt`` (2, 3, ...), without jitter."""
+        if attempt <= 1 or self.backoff_strategy == "none":
+            return 0.0
+        n = attempt - 1
+        if self.backoff_strategy == "linear":
+            delay = self.backoff_initial_seconds * n
+        else:
+            delay = self.backoff_initial_seconds * 2 ** (n - 1)
+        return min(delay, self.backoff_max_seconds)
+
+    def airflow_task_kwargs(self) -> dict[str, Any]:
+        """Airflow's own retry settings for a task under this policy.
+
+        Airflow knows constant and exponential delays only; a linear policy is
+        rendered as a constant delay of ``backoff_initial_seconds`` (in-task
+        retries do the linear ramp).  ``none`` retries at once.
+        """
+        kwargs: dict[str, Any] = {"retries": self.retries}
+        if self.backoff_strategy == "none":
+            kwargs["retry_delay"] = timedelta(0)
+            kwargs["retry_exponential_backoff"] = 0
+        else:
+            kwargs["retry_delay"] = timedelta(seconds=self.backoff_initial_seconds)
+            kwargs["retry_exponential_backoff"] = 2.0 if self.backoff_strategy == "exponential" else 0
+            kwargs["max_retry_delay"] = timedelta(seconds=self.backoff_max_seconds)
+        kwargs["execution_timeout"] = (
+            timedelta(seconds=self.timeout_seconds) if self.timeout_seconds is not None else None
+        )
+        return kwargs

@@ -1,0 +1,1 @@
+"""Stage types: a registry of names, their parameter models and their code."""

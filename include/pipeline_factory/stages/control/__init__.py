@@ -1,0 +1,1 @@
+"""Control stages: rendered as sensors or operators, not run by the stage runner."""

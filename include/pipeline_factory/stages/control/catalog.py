@@ -1,0 +1,16 @@
+"""Control stage types: waiting on the ledger, waiting on a person."""
+
+from __future__ import annotations
+
+from pipeline_factory.stages.registry import StageType
+
+STAGE_TYPES = [
+    StageType(
+        name="gate",
+        family="control",
+        params="pipeline_factory.stages.contracts:NoParams",
+        impl=None,
+        kind="gate",
+        description="Wait, deferred, until every job of the run has a ledger field set (see `condition`).",
+    ),
+]

@@ -1,0 +1,1 @@
+"""General-purpose stage types: useful on their own and as smoke tests of a deployment."""
