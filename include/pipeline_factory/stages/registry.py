@@ -43,7 +43,8 @@ class StageType:
 
     ``kind`` tells the factory how to render it: ``task`` stages run the stage
     runner (in the worker, or in a container/pod for ``compute: gpu``);
-    ``gate`` and ``approval`` are control stages rendered as sensors/operators.
+    ``gate`` and ``approval`` are control stages that ``builder`` renders as a
+    sensor or operator.
     """
 
     name: str
@@ -53,6 +54,9 @@ class StageType:
     description: str
     kind: Literal["task", "gate", "approval"] = "task"
     default_compute: Literal["cpu", "gpu"] = "cpu"
+    #: For control stages: ``module:function(stage, task_kwargs) -> operator``,
+    #: imported when the DAG is built (keep that module light).
+    builder: str | None = None
 
     def params_model(self) -> type[StageParams]:
         model = import_dotted(self.params)

@@ -11,6 +11,7 @@ STAGE_TYPES = [
         params="pipeline_factory.stages.contracts:NoParams",
         impl=None,
         kind="gate",
+        builder="pipeline_factory.sensors.ledger_gate:build_gate_task",
         description="Wait, deferred, until every job of the run has a ledger field set (see `condition`).",
     ),
 ]
