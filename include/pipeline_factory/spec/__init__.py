@@ -1,0 +1,1 @@
+"""Pipeline specs: YAML loading with source positions, pydantic models, cross-checks."""

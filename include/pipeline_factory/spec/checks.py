@@ -1,0 +1,214 @@
+"""Checks that need more than one file's schema: the stage graph and references.
+
+Each finding names the entries involved (the stages of a cycle, the unknown
+name and its closest match), because "cycle detected" alone sends an author
+hunting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from pipeline_factory.exceptions import SpecProblem
+from pipeline_factory.resilience.policy import Policy
+from pipeline_factory.spec.errors import did_you_mean, dotted, problems_from_validation
+from pipeline_factory.spec.models import PARAM_KEYWORDS, PARAM_TYPES, PipelineSpec, RuntimeProfile, StageSpec
+from pipeline_factory.spec.references import find_references, substitute
+from pipeline_factory.spec.yaml_source import SourceMap
+from pipeline_factory.stages.registry import StageRegistry
+
+Loc = tuple[str | int, ...]
+
+
+def upstream_of(spec: PipelineSpec) -> dict[str, list[str]]:
+    """Each stage's upstream stages: ``depends_on``, or the previous stage when omitted."""
+    result: dict[str, list[str]] = {}
+    previous: str | None = None
+    for stage in spec.stages:
+        if stage.depends_on is not None:
+            result[stage.name] = list(stage.depends_on)
+        else:
+            result[stage.name] = [previous] if previous else []
+        previous = stage.name
+    return result
+
+
+class _Collector:
+    def __init__(self, smap: SourceMap):
+        self.smap = smap
+        self.problems: list[SpecProblem] = []
+
+    def add(self, path: Loc, message: str, error_type: str, hint: str | None = None) -> None:
+        pos = self.smap.lookup(path)
+        self.problems.append(SpecProblem(pos.file, pos.line, pos.column, dotted(path), message, error_type, hint))
+
+
+def check_pipeline(
+    spec: PipelineSpec,
+    raw: Mapping[str, Any],
+    smap: SourceMap,
+    *,
+    registry: StageRegistry,
+    policies: Mapping[str, Policy],
+    profile_name: str,
+    profile: RuntimeProfile,
+) -> list[SpecProblem]:
+    out = _Collector(smap)
+    stage_names = [s.name for s in spec.stages]
+
+    if spec.default_policy not in policies:
+        out.add(("default_policy",), f"unknown policy {spec.default_policy!r}", "unknown_policy",
+                did_you_mean(spec.default_policy, policies) or f"defined: {', '.join(sorted(policies))}")
+
+    _check_params(out, spec)
+    seen: dict[str, int] = {}
+    for index, stage in enumerate(spec.stages):
+        if stage.name in seen:
+            out.add(("stages", index, "name"),
+                    f"duplicate stage name {stage.name!r} (first used by stages.{seen[stage.name]})",
+                    "duplicate_stage")
+        else:
+            seen[stage.name] = index
+        _check_stage(out, spec, stage, index, stage_names, registry, policies, profile_name, profile)
+        _check_stage_params(out, spec, stage, index, raw, registry)
+
+    _check_cycles(out, spec)
+    return out.problems
+
+
+def _check_params(out: _Collector, spec: PipelineSpec) -> None:
+    """Params are JSON schemas: known keywords, known types, defaults that match."""
+    for name, schema in spec.params.items():
+        here: Loc = ("params", name)
+        for key in schema:
+            if key not in PARAM_KEYWORDS:
+                out.add((*here, key), f"unknown JSON-schema keyword {key!r}", "unknown_param_keyword",
+                        did_you_mean(key, PARAM_KEYWORDS))
+        types = schema.get("type")
+        for t in types if isinstance(types, list) else [types]:
+            if t is not None and t not in PARAM_TYPES:
+                out.add((*here, "type"), f"unknown param type {t!r}", "unknown_param_type",
+                        did_you_mean(str(t), PARAM_TYPES))
+        if "default" in schema and schema.get("default") is not None:
+            import jsonschema
+
+            checker = {k: v for k, v in schema.items() if k in PARAM_KEYWORDS - {"default", "values_display"}}
+            try:
+                jsonschema.validate(schema["default"], checker)
+            except jsonschema.ValidationError as exc:
+                out.add((*here, "default"), f"default does not match the param's schema: {exc.message}",
+                        "param_default")
+            except jsonschema.SchemaError as exc:
+                out.add(here, f"invalid JSON schema: {exc.message}", "param_schema")
+
+
+def _check_stage(
+    out: _Collector,
+    spec: PipelineSpec,
+    stage: StageSpec,
+    index: int,
+    stage_names: list[str],
+    registry: StageRegistry,
+    policies: Mapping[str, Policy],
+    profile_name: str,
+    profile: RuntimeProfile,
+) -> None:
+    here: Loc = ("stages", index)
+    for dep_index, dep in enumerate(stage.depends_on or []):
+        if dep == stage.name:
+            out.add((*here, "depends_on", dep_index), f"stage {stage.name!r} depends on itself", "self_dependency")
+        elif dep not in stage_names:
+            out.add((*here, "depends_on", dep_index), f"unknown stage {dep!r}", "unknown_dependency",
+                    did_you_mean(dep, stage_names))
+    if stage.policy is not None and stage.policy not in policies:
+        out.add((*here, "policy"), f"unknown policy {stage.policy!r}", "unknown_policy",
+                did_you_mean(stage.policy, policies) or f"defined: {', '.join(sorted(policies))}")
+    if stage.type not in registry:
+        out.add((*here, "type"), f"unknown stage type {stage.type!r}", "unknown_stage_type",
+                did_you_mean(stage.type, registry.names()) or f"registered: {', '.join(registry.names())}")
+        return
+    stage_type = registry.get(stage.type)
+    if stage_type.kind == "gate":
+        if stage.condition is None:
+            out.add(here, f"gate stage {stage.name!r} needs a condition (ledger_field, equals)", "gate_condition")
+    else:
+        for key in ("condition", "poke_interval"):
+            if getattr(stage, key) is not None:
+                out.add((*here, key), f"{key!r} is only allowed on gate stages", "gate_only")
+    compute = stage.compute or stage_type.default_compute
+    if compute == "gpu":
+        if stage_type.kind != "task":
+            out.add((*here, "compute"), f"a {stage_type.kind} stage cannot run on a GPU", "gpu_control_stage")
+        elif profile_name in ("docker", "kubernetes") and not (stage.image or profile.image):
+            out.add((*here, "compute"),
+                    f"GPU stage {stage.name!r} has no container image in the {profile_name} profile",
+                    "gpu_image_missing", f"set 'image:' on the stage or 'image' in runtime.yaml's {profile_name}")
+
+
+def _check_stage_params(
+    out: _Collector,
+    spec: PipelineSpec,
+    stage: StageSpec,
+    index: int,
+    raw: Mapping[str, Any],
+    registry: StageRegistry,
+) -> None:
+    if stage.type not in registry:
+        return
+    here: Loc = ("stages", index, "with")
+    defaults: dict[str, Any] = {}
+    ok = True
+    for path, name in find_references(stage.params):
+        if name not in spec.params:
+            out.add((*here, *path), f"unknown run param {name!r}", "unknown_param",
+                    did_you_mean(name, spec.params) or f"declared: {', '.join(sorted(spec.params)) or 'none'}")
+            ok = False
+        elif "default" not in spec.params[name]:
+            out.add((*here, *path), f"run param {name!r} is referenced here but has no default",
+                    "param_without_default")
+            ok = False
+        else:
+            defaults[name] = spec.params[name]["default"]
+    if not ok:
+        return
+    model = registry.get(stage.type).params_model()
+    resolved = substitute(stage.params, defaults)
+    try:
+        model.model_validate(resolved)
+    except ValidationError as exc:
+        out.problems.extend(
+            problems_from_validation(exc, resolved, out.smap, prefix=here, known_keys=model.model_fields)
+        )
+
+
+def _check_cycles(out: _Collector, spec: PipelineSpec) -> None:
+    graph = upstream_of(spec)
+    index_of = {s.name: i for i, s in enumerate(spec.stages)}
+    state: dict[str, int] = {}  # 1 = on the stack, 2 = done
+    reported: set[frozenset[str]] = set()
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        stack.append(node)
+        for dep in graph.get(node, []):
+            if dep not in graph or dep == node:
+                continue  # reported as unknown / self dependency
+            if state.get(dep) == 1:
+                cycle = [*stack[stack.index(dep):], dep]
+                key = frozenset(cycle)
+                if key not in reported:
+                    reported.add(key)
+                    first = min(cycle[:-1], key=lambda n: index_of[n])
+                    out.add(("stages", index_of[first], "depends_on"),
+                            f"dependency cycle: {' -> '.join(cycle)}", "dependency_cycle")
+            elif state.get(dep) is None:
+                visit(dep, stack)
+        stack.pop()
+        state[node] = 2
+
+    for stage in spec.stages:
+        if stage.name not in state:
+            visit(stage.name, [])

@@ -1,0 +1,224 @@
+"""Loading specs, policies and runtime profiles from the config folder.
+
+Every file is loaded and checked on its own, and every problem of every file
+is collected in one pass: one broken spec never hides the valid ones.  The CLI
+``validate`` command and the DAG file call the same :func:`load_specs`, so
+they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from pipeline_factory import settings
+from pipeline_factory.exceptions import SpecError, SpecProblem
+from pipeline_factory.resilience.policy import Policy
+from pipeline_factory.spec.checks import check_pipeline
+from pipeline_factory.spec.errors import model_keys, problems_from_validation
+from pipeline_factory.spec.models import (
+    GateCondition,
+    Notifications,
+    NotifierSpec,
+    PipelineSpec,
+    PoliciesFile,
+    RuntimeConfig,
+    RuntimeProfile,
+    StageSpec,
+)
+from pipeline_factory.spec.yaml_source import SourceMap, YamlProblem, load_yaml
+from pipeline_factory.stages.registry import StageRegistry, default_registry
+
+DEFAULTS_FILE = "defaults.yaml"
+SPEC_SUFFIXES = (".yaml", ".yml")
+_SPEC_KEYS = model_keys(PipelineSpec, StageSpec, GateCondition, NotifierSpec, Notifications)
+#: Keys ``defaults.yaml`` may set: everything but a pipeline's identity and stages.
+DEFAULTABLE = frozenset(PipelineSpec.model_fields) - {"name", "stages"}
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    spec: PipelineSpec
+    file: Path
+    display: str
+
+
+@dataclass
+class SpecSet:
+    """The outcome of loading a config folder: the valid specs and every problem."""
+
+    specs: dict[str, LoadedSpec] = field(default_factory=dict)
+    problems: list[SpecProblem] = field(default_factory=list)
+    broken_files: list[str] = field(default_factory=list)
+    policies: dict[str, Policy] = field(default_factory=dict)
+    profile_name: str = "local"
+    profile: RuntimeProfile = field(default_factory=RuntimeProfile)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def display_path(path: Path) -> str:
+    """Paths as an author would type them: relative to the working directory when inside it."""
+    path = Path(path).absolute()
+    cwd = Path.cwd()
+    return str(path.relative_to(cwd)) if path.is_relative_to(cwd) else str(path)
+
+
+def _load_mapping(path: Path, what: str) -> tuple[dict[str, Any], SourceMap]:
+    display = display_path(path)
+    try:
+        data, smap = load_yaml(path, display=display)
+    except YamlProblem as exc:
+        raise SpecError([exc.problem]) from None
+    except FileNotFoundError:
+        raise SpecError([SpecProblem(display, 1, 1, "", f"{what} not found", "file_missing")]) from None
+    if data is None:
+        raise SpecError([SpecProblem(display, 1, 1, "", f"empty file: expected a {what} mapping", "empty_file")])
+    if not isinstance(data, dict):
+        raise SpecError(
+            [SpecProblem(display, 1, 1, "", f"expected a mapping at the top level, got {type(data).__name__}",
+                         "not_a_mapping")]
+        )
+    return data, smap
+
+
+def load_policies(config_dir: Path | None = None) -> dict[str, Policy]:
+    """The named policies of ``policies.yaml`` (a SpecError names file and line of any problem)."""
+    path = (config_dir or settings.config_dir()) / "policies.yaml"
+    data, smap = _load_mapping(path, "policies file")
+    try:
+        parsed = PoliciesFile.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(problems_from_validation(exc, data, smap, known_keys=model_keys(Policy))) from None
+    return {name: policy.model_copy(update={"name": name}) for name, policy in parsed.policies.items()}
+
+
+def load_runtime(config_dir: Path | None = None, profile_name: str | None = None) -> RuntimeProfile:
+    """The active runtime profile (``PIPELINE_RUNTIME``) from ``runtime.yaml``."""
+    profile_name = profile_name or settings.runtime_profile()
+    path = (config_dir or settings.config_dir()) / "runtime.yaml"
+    data, smap = _load_mapping(path, "runtime file")
+    try:
+        parsed = RuntimeConfig.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(problems_from_validation(exc, data, smap, known_keys=model_keys(RuntimeProfile))) from None
+    return parsed.profiles.get(profile_name) or RuntimeProfile()  # type: ignore[call-overload]
+
+
+def _load_defaults(pipelines_dir: Path) -> tuple[dict[str, Any], SourceMap]:
+    path = pipelines_dir / DEFAULTS_FILE
+    if not path.exists():
+        return {}, SourceMap(display_path(path))
+    data, smap = _load_mapping(path, "defaults")
+    problems = []
+    for key in data:
+        if key not in DEFAULTABLE:
+            pos = smap.lookup((key,))
+            problems.append(SpecProblem(pos.file, pos.line, pos.column, key,
+                                        f"{key!r} cannot be set in {DEFAULTS_FILE}", "not_defaultable"))
+    if problems:
+        raise SpecError(problems)
+    return data, smap
+
+
+def spec_files(pipelines_dir: Path) -> list[Path]:
+    return sorted(
+        p for p in pipelines_dir.iterdir()
+        if p.suffix in SPEC_SUFFIXES and p.name != DEFAULTS_FILE and not p.name.startswith(".")
+    )
+
+
+def load_spec_file(
+    path: Path,
+    *,
+    defaults: tuple[dict[str, Any], SourceMap] = ({}, SourceMap("")),
+    registry: StageRegistry,
+    policies: dict[str, Policy],
+    profile_name: str,
+    profile: RuntimeProfile,
+) -> LoadedSpec:
+    """Load, validate and cross-check one spec file; SpecError lists all its problems."""
+    data, smap = _load_mapping(path, "pipeline spec")
+    default_data, default_smap = defaults
+    inherited = {k for k in default_data if k not in data}
+    merged = {**{k: default_data[k] for k in inherited}, **data}
+    smap.merge_under(default_smap, inherited)
+    try:
+        spec = PipelineSpec.model_validate(merged)
+    except ValidationError as exc:
+        raise SpecError(problems_from_validation(exc, merged, smap, known_keys=_SPEC_KEYS)) from None
+    problems = check_pipeline(
+        spec, merged, smap, registry=registry, policies=policies, profile_name=profile_name, profile=profile
+    )
+    if problems:
+        raise SpecError(problems)
+    return LoadedSpec(spec=spec, file=path, display=smap.file)
+
+
+def load_specs(
+    paths: list[Path] | None = None,
+    *,
+    config_dir: Path | None = None,
+    registry: StageRegistry | None = None,
+    profile_name: str | None = None,
+) -> SpecSet:
+    """Load every spec (or ``paths``), collecting all problems instead of stopping at the first."""
+    config_dir = config_dir or settings.config_dir()
+    pipelines_dir = config_dir / "pipelines"
+    result = SpecSet(profile_name=profile_name or settings.runtime_profile())
+    registry = registry or default_registry()
+    try:
+        result.policies = load_policies(config_dir)
+        result.profile = load_runtime(config_dir, result.profile_name)
+        defaults = _load_defaults(pipelines_dir)
+    except SpecError as exc:
+        # Shared files are broken: no spec can be trusted, and each would repeat the same error.
+        result.problems.extend(exc.problems)
+        result.broken_files.extend(sorted({p.file for p in exc.problems}))
+        return result
+
+    files = paths if paths is not None else spec_files(pipelines_dir)
+    owner_of: dict[str, str] = {}
+    for path in files:
+        path = Path(path)
+        if path.name == DEFAULTS_FILE:
+            continue
+        try:
+            loaded = load_spec_file(
+                path, defaults=defaults, registry=registry, policies=result.policies,
+                profile_name=result.profile_name, profile=result.profile,
+            )
+        except SpecError as exc:
+            result.problems.extend(exc.problems)
+            result.broken_files.append(display_path(path))
+            continue
+        name = loaded.spec.name
+        if name in owner_of:
+            _, smap = load_yaml(path, display=loaded.display)
+            pos = smap.lookup(("name",))
+            result.problems.append(SpecProblem(pos.file, pos.line, pos.column, "name",
+                                               f"duplicate pipeline name {name!r} (also in {owner_of[name]})",
+                                               "duplicate_pipeline"))
+            result.broken_files.append(loaded.display)
+            continue
+        owner_of[name] = loaded.display
+        result.specs[name] = loaded
+    return result
+
+
+def load_spec(name: str, *, config_dir: Path | None = None) -> LoadedSpec:
+    """One valid spec by pipeline name (for the stage runner and the CLI)."""
+    specs = load_specs(config_dir=config_dir)
+    if name not in specs.specs:
+        mine = [p for p in specs.problems if Path(p.file).stem == name]
+        if mine:
+            raise SpecError(mine)
+        from pipeline_factory.exceptions import ConfigError
+
+        raise ConfigError(f"no pipeline named {name!r} in {config_dir or settings.config_dir()}")
+    return specs.specs[name]

@@ -1,0 +1,185 @@
+"""The spec language as pydantic models.
+
+These models are the contract with pipeline authors and editors (their JSON
+Schema is exported to ``config/schema/``).  They check what one file can check
+on its own; references to other things (stage types, policies, other stages)
+are checked by :mod:`pipeline_factory.spec.checks`, which knows the registry.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    field_validator,
+)
+
+from pipeline_factory.resilience.policy import Policy
+
+Identifier = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,199}$"),
+    Field(description="Letters, digits and underscores, starting with a letter."),
+]
+
+SCHEDULE_PRESETS = frozenset(
+    {"@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly", "@annually"}
+)
+#: JSON-schema keywords a param may use (anything else is most likely a typo).
+PARAM_KEYWORDS = frozenset(
+    {
+        "type", "default", "description", "title", "enum", "const", "format", "examples",
+        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
+        "minLength", "maxLength", "pattern", "items", "minItems", "maxItems", "uniqueItems",
+        "properties", "required", "additionalProperties", "anyOf", "oneOf", "allOf", "values_display",
+    }
+)
+PARAM_TYPES = frozenset({"string", "integer", "number", "boolean", "array", "object", "null"})
+_DURATION = TypeAdapter(timedelta)
+_ISO_DURATION = re.compile(r"^P(?!$)(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def schedule_kind(schedule: str | list[str] | None) -> str:
+    """``none``, ``preset``, ``duration``, ``assets`` or ``cron``."""
+    if schedule is None:
+        return "none"
+    if isinstance(schedule, list):
+        return "assets"
+    if schedule in SCHEDULE_PRESETS:
+        return "preset"
+    if _ISO_DURATION.match(schedule):
+        return "duration"
+    return "cron"
+
+
+def parse_duration(value: str) -> timedelta:
+    return _DURATION.validate_python(value)
+
+
+class GateCondition(_Strict):
+    """What every job of the run must show in the ledger before the gate opens."""
+
+    ledger_field: Identifier
+    equals: bool | int | str = True
+
+
+class StageSpec(_Strict):
+    name: Identifier = Field(description="The task id; unique within the pipeline.")
+    type: str = Field(description="A registered stage type (`python -m pipeline_factory list --types`).")
+    description: str = ""
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        alias="with",
+        description="The stage type's own parameters; `{{ params.NAME }}` refers to a run param.",
+    )
+    depends_on: list[Identifier] | None = Field(
+        None, description="Upstream stages; omitted means the previous stage in the list, [] means none."
+    )
+    policy: str | None = Field(None, description="A policy from policies.yaml; default: the pipeline's.")
+    compute: Literal["cpu", "gpu"] | None = Field(None, description="Default: the stage type's.")
+    pool: str | None = Field(None, description="An Airflow pool limiting how many such tasks run at once.")
+    timeout: float | None = Field(None, gt=0, description="Seconds; overrides the policy's timeout.")
+    image: str | None = Field(None, description="Container image for GPU stages; default: the runtime profile's.")
+    condition: GateCondition | None = Field(None, description="Gate stages only.")
+    poke_interval: float | None = Field(None, gt=0, description="Gate stages only: seconds between checks.")
+
+
+class NotifierSpec(_Strict):
+    type: Literal["smtp", "log"] = "smtp"
+    to: list[str] = Field(default_factory=list)
+    subject: str | None = None
+    conn_id: str | None = None
+
+
+class Notifications(_Strict):
+    on_failure: list[NotifierSpec] = Field(default_factory=list)
+    on_success: list[NotifierSpec] = Field(default_factory=list)
+
+
+class PipelineSpec(_Strict):
+    name: Identifier = Field(description="The dag_id.")
+    description: str = ""
+    owner: str = "airflow"
+    tags: list[str] = Field(default_factory=list)
+    schedule: str | list[str] | None = Field(
+        None, description="Cron, a preset (@daily), an ISO-8601 duration (P15D), null, or asset URIs."
+    )
+    start_date: date | datetime = date(2026, 1, 1)
+    catchup: bool = False
+    max_active_runs: int = Field(1, ge=1)
+    params: dict[Identifier, dict[str, Any]] = Field(
+        default_factory=dict, description="JSON-schema typed run parameters (become Airflow Params)."
+    )
+    applicable_sources: list[str] = Field(default_factory=list)
+    default_policy: str = "default"
+    notifications: Notifications = Field(default_factory=Notifications)
+    stages: list[StageSpec] = Field(min_length=1)
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_schedule(cls, value: str | list[str] | None) -> str | list[str] | None:
+        kind = schedule_kind(value)
+        if kind == "assets":
+            assert isinstance(value, list)
+            if not value:
+                raise ValueError("an asset schedule needs at least one asset URI")
+            for uri in value:
+                if "://" not in uri:
+                    raise ValueError(f"{uri!r} is not an asset URI (scheme://path)")
+        elif kind == "duration":
+            assert isinstance(value, str)
+            if parse_duration(value) <= timedelta(0):
+                raise ValueError("a duration schedule must be positive")
+        elif kind == "cron":
+            from croniter import croniter
+
+            assert isinstance(value, str)
+            if value.startswith("@"):
+                presets = ", ".join(sorted(SCHEDULE_PRESETS))
+                raise ValueError(f"unknown schedule preset {value!r}; expected one of {presets}")
+            if not croniter.is_valid(value):
+                raise ValueError(f"{value!r} is not a valid cron expression")
+        return value
+
+
+class RuntimeProfile(_Strict):
+    """How GPU stages run in one kind of deployment."""
+
+    image: str | None = Field(None, description="The stage-runner image (docker and kubernetes).")
+    namespace: str = "default"
+    gpu_resource: str = "nvidia.com/gpu"
+    gpu_count: int = Field(1, ge=0)
+    cpu_request: str | None = None
+    memory_request: str | None = None
+    memory_limit: str | None = None
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    service_account: str | None = None
+    run_as_user: int = Field(1000, ge=1, description="Pods and containers run as this non-root user.")
+    workspace_volume: str | None = Field(
+        None, description="The PVC (kubernetes) or named volume (docker) holding the data dir, mounted into stage containers."
+    )
+    data_dir: str = Field("/opt/pipeline/data", description="Where the data dir is inside a container.")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment for stage containers.")
+    docker_url: str = "unix://var/run/docker.sock"
+    network_mode: str | None = None
+    gpu_pool: str | None = Field(None, description="Pool every GPU stage runs in (one GPU: a 1-slot pool).")
+
+
+class RuntimeConfig(_Strict):
+    profiles: dict[Literal["local", "docker", "kubernetes"], RuntimeProfile]
+
+
+class PoliciesFile(_Strict):
+    policies: dict[str, Policy]
