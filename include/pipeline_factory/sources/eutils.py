@@ -1,0 +1,326 @@
+"""A synchronous NCBI E-utilities client with the project's resilience built in.
+
+Every request goes, in this order, through: the shared rate limiter (one slot
+per HTTP request, across all processes), the shared circuit breaker, and the
+HTTP call; tenacity retries the whole sequence on transient errors, so a retry
+also waits for its own rate-limit slot.  Transient means: 429 (with its
+``Retry-After``), 5xx, timeouts, broken connections and bodies that do not
+parse (truncated answers).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from lxml import etree
+
+from pipeline_factory.exceptions import ExternalServiceError, TransientServiceError
+from pipeline_factory.resilience.breaker import SharedBreaker, shared_breaker
+from pipeline_factory.resilience.policy import CircuitBreakerPolicy, Policy
+from pipeline_factory.resilience.ratelimit import RateLimiter, shared_rate_limiter
+from pipeline_factory.resilience.retry import RetryStats, call_with_retry
+from pipeline_factory.sources.ncbi_settings import NcbiSettings, load_ncbi_settings
+
+log = logging.getLogger(__name__)
+
+SERVICE = "ncbi-eutils"
+
+#: Above this many ids a request is sent as a POST form (NCBI's advice for long id lists).
+POST_ID_THRESHOLD = 200
+
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True, load_dtd=False)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    count: int
+    ids: list[str]
+    webenv: str | None = None
+    query_key: str | None = None
+
+
+@dataclass
+class ClientStats:
+    requests: int = 0
+    bytes_received: int = 0
+    elapsed_seconds: float = 0.0
+    retry: RetryStats = field(default_factory=RetryStats)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "bytes_received": self.bytes_received,
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+            **self.retry.as_dict(),
+        }
+
+
+def parse_xml(body: bytes, what: str) -> etree._Element:
+    """Parse an XML answer; a body that does not parse is treated as truncated (transient)."""
+    try:
+        root = etree.fromstring(body, parser=_PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise TransientServiceError(f"{what}: unreadable XML ({exc})", service=SERVICE) from exc
+    error = root.findtext("ERROR")
+    if error and root.tag != "eSearchResult":
+        raise ExternalServiceError(f"{what}: {error}", service=SERVICE)
+    return root
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+class EutilsClient:
+    """PubMed and Gene through E-utilities; construct with :meth:`from_policy`."""
+
+    def __init__(
+        self,
+        settings: NcbiSettings,
+        policy: Policy,
+        *,
+        limiter: RateLimiter | None,
+        breaker: SharedBreaker | None,
+        http: httpx.Client | None = None,
+    ):
+        self.settings = settings
+        self.policy = policy
+        self.limiter = limiter
+        self.breaker = breaker
+        timeout = policy.timeout_seconds or 60.0
+        self._http = http or httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
+        self.stats = ClientStats()
+
+    @classmethod
+    def from_policy(cls, policy: Policy, settings: NcbiSettings | None = None) -> EutilsClient:
+        """Limiter and breaker shared per API identity (key or not).
+
+        The rate is NCBI's limit for the identity (3/s, 10/s with a key), lowered
+        to the policy's ``rate_limit_per_second`` when there is no key, and
+        overridden by ``NCBI_RATE_LIMIT_PER_SECOND`` when set.
+        """
+        settings = settings or load_ncbi_settings()
+        rate = settings.allowed_rate
+        if policy.rate_limit_per_second and not settings.api_key:
+            rate = min(rate, policy.rate_limit_per_second)
+        override = os.environ.get("NCBI_RATE_LIMIT_PER_SECOND")
+        if override:
+            rate = float(override)
+        identity = "key" if settings.api_key else "anonymous"
+        limiter = shared_rate_limiter(f"{SERVICE}-{identity}", rate)
+        breaker_policy = policy.circuit_breaker or CircuitBreakerPolicy()
+        breaker = shared_breaker(SERVICE, breaker_policy)
+        return cls(settings, policy, limiter=limiter, breaker=breaker)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> EutilsClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transport -----------------------------------------------------------------
+
+    def _send_once(self, endpoint: str, params: list[tuple[str, str]], post: bool) -> bytes:
+        url = f"{self.settings.base_url}/{endpoint}"
+        started = time.monotonic()
+        try:
+            if post:
+                form: dict[str, list[str]] = {}
+                for key, value in params:
+                    form.setdefault(key, []).append(value)
+                response = self._http.post(url, data=form)
+            else:
+                response = self._http.get(url, params=params)
+            body = response.content
+        except (httpx.TimeoutException, httpx.TransportError) as exc:
+            raise TransientServiceError(f"{endpoint}: {type(exc).__name__}: {exc}", service=SERVICE) from exc
+        finally:
+            self.stats.requests += 1
+            self.stats.elapsed_seconds += time.monotonic() - started
+        self.stats.bytes_received += len(body)
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise TransientServiceError(
+                f"{endpoint}: HTTP {status}: {body[:200]!r}",
+                service=SERVICE,
+                status=status,
+                retry_after=_retry_after(response),
+            )
+        if status >= 400:
+            raise ExternalServiceError(
+                f"{endpoint}: HTTP {status}: {body[:200]!r}", service=SERVICE, status=status
+            )
+        return body
+
+    def _attempt(self, endpoint: str, params: list[tuple[str, str]], post: bool, parse: Any) -> Any:
+        if self.limiter is not None:
+            self.limiter.acquire()
+
+        def call() -> Any:
+            return parse(self._send_once(endpoint, params, post))
+
+        if self.breaker is not None:
+            return self.breaker.call(call)
+        return call()
+
+    def request(
+        self,
+        endpoint: str,
+        params: dict[str, Any] | Sequence[tuple[str, Any]],
+        *,
+        parse: Any,
+        post: bool = False,
+    ) -> Any:
+        """One logical call: rate-limited, breaker-guarded, retried; ``parse(body)`` runs inside the retry."""
+        items = list(params.items()) if isinstance(params, dict) else list(params)
+        pairs = [(k, str(v)) for k, v in items if v is not None]
+        pairs += list(self.settings.identity_params().items())
+        return call_with_retry(
+            self.policy,
+            lambda: self._attempt(endpoint, pairs, post, parse),
+            stats=self.stats.retry,
+            what=f"E-utilities {endpoint}",
+        )
+
+    # -- calls -----------------------------------------------------------------------
+
+    def esearch(
+        self,
+        db: str,
+        term: str,
+        *,
+        retmax: int = 20,
+        retstart: int = 0,
+        usehistory: bool = False,
+        mindate: str | None = None,
+        maxdate: str | None = None,
+        datetype: str | None = None,
+        sort: str | None = None,
+    ) -> SearchResult:
+        params: dict[str, Any] = {
+            "db": db,
+            "term": term,
+            "retmax": retmax,
+            "retstart": retstart,
+            "usehistory": "y" if usehistory else None,
+            "sort": sort,
+        }
+        if mindate or maxdate:
+            params.update({"mindate": mindate or "1800/01/01", "maxdate": maxdate or "3000/12/31"})
+            params["datetype"] = datetype or "pdat"
+
+        def parse(body: bytes) -> SearchResult:
+            root = parse_xml(body, "esearch")
+            if root.tag != "eSearchResult" or root.find("Count") is None:
+                if root.findtext("ERROR"):
+                    raise ExternalServiceError(f"esearch: {root.findtext('ERROR')}", service=SERVICE)
+                raise TransientServiceError("esearch: answer without Count", service=SERVICE)
+            return SearchResult(
+                count=int(root.findtext("Count") or 0),
+                ids=[e.text for e in root.iterfind("IdList/Id") if e.text],
+                webenv=root.findtext("WebEnv"),
+                query_key=root.findtext("QueryKey"),
+            )
+
+        return self.request("esearch.fcgi", params, parse=parse)
+
+    def efetch_xml(
+        self,
+        db: str,
+        *,
+        ids: Sequence[str] | None = None,
+        webenv: str | None = None,
+        query_key: str | None = None,
+        retstart: int = 0,
+        retmax: int | None = None,
+        expect_root: str = "PubmedArticleSet",
+    ) -> etree._Element:
+        """An efetch in XML: by id list (POST when long) or from the history server."""
+        params: dict[str, Any] = {"db": db, "retmode": "xml"}
+        if ids is not None:
+            params["id"] = ",".join(ids)
+        else:
+            params.update({"WebEnv": webenv, "query_key": query_key, "retstart": retstart, "retmax": retmax})
+        post = ids is not None and len(ids) > POST_ID_THRESHOLD
+
+        def parse(body: bytes) -> etree._Element:
+            root = parse_xml(body, "efetch")
+            if root.tag != expect_root:
+                raise TransientServiceError(
+                    f"efetch: expected <{expect_root}>, got <{root.tag}>", service=SERVICE
+                )
+            return root
+
+        return self.request("efetch.fcgi", params, parse=parse, post=post)
+
+    def elink(self, dbfrom: str, db: str, ids: Iterable[str]) -> dict[str, list[str]]:
+        """Links per source id (one ``id=`` per source id keeps them apart, as NCBI documents)."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        pairs: list[tuple[str, Any]] = [("dbfrom", dbfrom), ("db", db), ("cmd", "neighbor")]
+        pairs += [("id", i) for i in ids]
+        link_name = f"{dbfrom}_{db}"
+
+        def parse(body: bytes) -> dict[str, list[str]]:
+            root = parse_xml(body, "elink")
+            if root.tag != "eLinkResult":
+                raise TransientServiceError(f"elink: unexpected <{root.tag}>", service=SERVICE)
+            links: dict[str, list[str]] = {}
+            for link_set in root.iterfind("LinkSet"):
+                source = [e.text for e in link_set.iterfind("IdList/Id") if e.text]
+                targets: list[str] = []
+                for db_set in link_set.iterfind("LinkSetDb"):
+                    if db_set.findtext("LinkName") == link_name:
+                        targets += [e.text.strip() for e in db_set.iterfind("Link/Id") if e.text]
+                for sid in source:
+                    links.setdefault(sid, []).extend(targets)
+            return links
+
+        return self.request("elink.fcgi", pairs, parse=parse, post=len(ids) > POST_ID_THRESHOLD)
+
+    def esummary_json(self, db: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """``esummary`` with ``retmode=json``: the documents keyed by uid."""
+        if not ids:
+            return {}
+        params = {"db": db, "id": ",".join(ids), "retmode": "json"}
+
+        def parse(body: bytes) -> dict[str, dict[str, Any]]:
+            try:
+                data = json.loads(body)
+            except ValueError as exc:
+                raise TransientServiceError(f"esummary: unreadable JSON ({exc})", service=SERVICE) from exc
+            if "error" in data and "result" not in data:
+                raise ExternalServiceError(f"esummary: {data['error']}", service=SERVICE)
+            result = data.get("result") or {}
+            return {uid: result[uid] for uid in result.get("uids", []) if uid in result}
+
+        return self.request("esummary.fcgi", params, parse=parse, post=len(ids) > POST_ID_THRESHOLD)
+
+    def report(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"ncbi": self.settings.describe(), "client": self.stats.as_dict()}
+        if self.limiter is not None:
+            out["rate_limiter"] = {
+                "name": self.limiter.name,
+                "rate_per_second": self.limiter.rate_per_second,
+                **self.limiter.stats.as_dict(),
+            }
+        if self.breaker is not None:
+            out["circuit_breaker"] = self.breaker.as_dict()
+        return out
