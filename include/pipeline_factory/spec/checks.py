@@ -55,7 +55,9 @@ def check_pipeline(
     policies: Mapping[str, Policy],
     profile_name: str,
     profile: RuntimeProfile,
+    pools: Mapping[str, Any] | None = None,
 ) -> list[SpecProblem]:
+    """Every cross-reference problem of one spec.  ``pools=None`` skips the pool check."""
     out = _Collector(smap)
     stage_names = [s.name for s in spec.stages]
 
@@ -74,6 +76,9 @@ def check_pipeline(
             seen[stage.name] = index
         _check_stage(out, spec, stage, index, stage_names, registry, policies, profile_name, profile)
         _check_stage_params(out, spec, stage, index, raw, registry)
+        if pools is not None and stage.pool is not None and stage.pool not in pools:
+            out.add(("stages", index, "pool"), f"unknown pool {stage.pool!r}", "unknown_pool",
+                    did_you_mean(stage.pool, pools) or f"declare it in pools.yaml ({', '.join(sorted(pools))})")
 
     _check_cycles(out, spec)
     return out.problems

@@ -25,6 +25,8 @@ from pipeline_factory.spec.models import (
     NotifierSpec,
     PipelineSpec,
     PoliciesFile,
+    PoolsFile,
+    PoolSpec,
     RuntimeConfig,
     RuntimeProfile,
     StageSpec,
@@ -54,6 +56,7 @@ class SpecSet:
     problems: list[SpecProblem] = field(default_factory=list)
     broken_files: list[str] = field(default_factory=list)
     policies: dict[str, Policy] = field(default_factory=dict)
+    pools: dict[str, PoolSpec] = field(default_factory=dict)
     profile_name: str = "local"
     profile: RuntimeProfile = field(default_factory=RuntimeProfile)
 
@@ -96,6 +99,18 @@ def load_policies(config_dir: Path | None = None) -> dict[str, Policy]:
     except ValidationError as exc:
         raise SpecError(problems_from_validation(exc, data, smap, known_keys=model_keys(Policy))) from None
     return {name: policy.model_copy(update={"name": name}) for name, policy in parsed.policies.items()}
+
+
+def load_pools(config_dir: Path | None = None) -> dict[str, PoolSpec]:
+    """The Airflow pools stages may use, from ``pools.yaml`` (none when the file is absent)."""
+    path = (config_dir or settings.config_dir()) / "pools.yaml"
+    if not path.exists():
+        return {}
+    data, smap = _load_mapping(path, "pools file")
+    try:
+        return dict(PoolsFile.model_validate(data).pools)
+    except ValidationError as exc:
+        raise SpecError(problems_from_validation(exc, data, smap, known_keys=model_keys(PoolSpec))) from None
 
 
 def load_runtime(config_dir: Path | None = None, profile_name: str | None = None) -> RuntimeProfile:
@@ -141,6 +156,7 @@ def load_spec_file(
     policies: dict[str, Policy],
     profile_name: str,
     profile: RuntimeProfile,
+    pools: dict[str, PoolSpec] | None = None,
 ) -> LoadedSpec:
     """Load, validate and cross-check one spec file; SpecError lists all its problems."""
     data, smap = _load_mapping(path, "pipeline spec")
@@ -153,7 +169,8 @@ def load_spec_file(
     except ValidationError as exc:
         raise SpecError(problems_from_validation(exc, merged, smap, known_keys=_SPEC_KEYS)) from None
     problems = check_pipeline(
-        spec, merged, smap, registry=registry, policies=policies, profile_name=profile_name, profile=profile
+        spec, merged, smap, registry=registry, policies=policies, profile_name=profile_name, profile=profile,
+        pools=pools,
     )
     if problems:
         raise SpecError(problems)
@@ -175,6 +192,7 @@ def load_specs(
     try:
         result.policies = load_policies(config_dir)
         result.profile = load_runtime(config_dir, result.profile_name)
+        result.pools = load_pools(config_dir)
         defaults = _load_defaults(pipelines_dir)
     except SpecError as exc:
         # Shared files are broken: no spec can be trusted, and each would repeat the same error.
@@ -191,7 +209,7 @@ def load_specs(
         try:
             loaded = load_spec_file(
                 path, defaults=defaults, registry=registry, policies=result.policies,
-                profile_name=result.profile_name, profile=result.profile,
+                profile_name=result.profile_name, profile=result.profile, pools=result.pools,
             )
         except SpecError as exc:
             result.problems.extend(exc.problems)

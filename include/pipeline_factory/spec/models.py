@@ -181,5 +181,15 @@ class RuntimeConfig(_Strict):
     profiles: dict[Literal["local", "docker", "kubernetes"], RuntimeProfile]
 
 
+class PoolSpec(_Strict):
+    slots: int = Field(1, ge=1)
+    description: str = ""
+    include_deferred: bool = False
+
+
+class PoolsFile(_Strict):
+    pools: dict[str, PoolSpec]
+
+
 class PoliciesFile(_Strict):
     policies: dict[str, Policy]

@@ -1,0 +1,158 @@
+"""``python -m pipeline_factory``: check, render and list pipeline specs; operate the ledger.
+
+``validate`` calls the same loader the DAG files call, so a spec it passes is
+a spec Airflow renders.  None of these commands needs a running Airflow or a
+database, except ``ledger``, which talks to the ledger database.
+
+Exit codes: 0 fine, 1 findings (invalid specs), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline_factory import settings
+from pipeline_factory.exceptions import PipelineFactoryError, SpecError
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from pipeline_factory.spec.loader import load_specs
+
+    paths = [Path(p) for p in args.paths] if args.paths else None
+    if paths:
+        missing = [p for p in paths if not p.is_file()]
+        if missing:
+            print(f"error: no such file: {', '.join(map(str, missing))}", file=sys.stderr)
+            return 2
+    specs = load_specs(paths)
+    for problem in sorted(specs.problems, key=lambda p: (p.file, p.line, p.column)):
+        print(problem.format())
+    if specs.problems:
+        files = len(set(specs.broken_files))
+        print(f"{len(specs.problems)} problem(s) in {files} file(s); {len(specs.specs)} valid pipeline(s)",
+              file=sys.stderr)
+        return 1
+    print(f"{len(specs.specs)} pipeline(s) valid", file=sys.stderr)
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from pipeline_factory.factory.builder import build_dag
+    from pipeline_factory.factory.describe import describe_dag
+    from pipeline_factory.spec.loader import load_specs
+
+    specs = load_specs()
+    if args.name not in specs.specs:
+        mine = [p for p in specs.problems if Path(p.file).stem == args.name]
+        for problem in mine:
+            print(problem.format(), file=sys.stderr)
+        if not mine:
+            known = ", ".join(sorted(specs.specs)) or "none"
+            print(f"error: no pipeline {args.name!r} (valid pipelines: {known})", file=sys.stderr)
+        return 1
+    dag = build_dag(specs.specs[args.name], policies=specs.policies, profile_name=specs.profile_name,
+                    profile=specs.profile)
+    description = describe_dag(dag)
+    description["runtime_profile"] = specs.profile_name
+    if args.format == "json":
+        print(json.dumps(description, indent=2, default=str))
+    else:
+        print(f"{description['dag_id']}  schedule={description['schedule']}  profile={specs.profile_name}")
+        for task in description["tasks"]:
+            after = ", ".join(task["upstream"]) or "-"
+            print(f"  {task['task_id']:<24} {task['operator'].rsplit('.', 1)[-1]:<28} after {after}"
+                  f"  retries={task['retries']} pool={task['pool']}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from pipeline_factory.spec.loader import load_specs
+    from pipeline_factory.stages.registry import default_registry
+
+    if args.types:
+        for stage_type in default_registry():
+            print(f"{stage_type.name:<22} {stage_type.family:<10} {stage_type.kind:<9} {stage_type.description}")
+        return 0
+    specs = load_specs()
+    rows = [(name, str(loaded.spec.schedule), str(len(loaded.spec.stages)), loaded.display)
+            for name, loaded in sorted(specs.specs.items())]
+    if args.json:
+        print(json.dumps([dict(zip(("name", "schedule", "stages", "file"), r, strict=True)) for r in rows], indent=2))
+    else:
+        width = max([len(r[0]) for r in rows] + [8])
+        print(f"{'PIPELINE':<{width}}  {'SCHEDULE':<14}  STAGES  FILE")
+        for name, schedule, stages, file in rows:
+            print(f"{name:<{width}}  {schedule:<14}  {stages:>6}  {file}")
+    for file in sorted(set(specs.broken_files)):
+        print(f"invalid: {file} (run `python -m pipeline_factory validate`)", file=sys.stderr)
+    return 1 if specs.problems else 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from pipeline_factory.spec.schema import write_schemas
+
+    for path in write_schemas(Path(args.out) if args.out else settings.config_dir() / "schema"):
+        print(path)
+    return 0
+
+
+def _pools(args: argparse.Namespace) -> int:
+    from pipeline_factory.spec.loader import load_pools
+
+    pools = load_pools()
+    print(json.dumps({name: pool.model_dump() for name, pool in pools.items()}, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipeline_factory", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    validate = commands.add_parser("validate", help="check specs (default: every spec in the config folder)")
+    validate.add_argument("paths", nargs="*", help="spec files to check")
+    validate.set_defaults(handler=_validate)
+
+    render = commands.add_parser("render", help="print the DAG the factory builds for a pipeline")
+    render.add_argument("name")
+    render.add_argument("--format", choices=("json", "text"), default="text")
+    render.set_defaults(handler=_render)
+
+    listing = commands.add_parser("list", help="list pipelines and their schedules")
+    listing.add_argument("--types", action="store_true", help="list the registered stage types instead")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_list)
+
+    schema = commands.add_parser("schema", help="write the JSON Schemas of the config files (for editors)")
+    schema.add_argument("--out", help="folder (default: <config>/schema)")
+    schema.set_defaults(handler=_schema)
+
+    pools = commands.add_parser("pools", help="print the declared Airflow pools in `airflow pools import` format")
+    pools.set_defaults(handler=_pools)
+
+    try:
+        from pipeline_factory.ledger_cli import add_ledger_commands, run_ledger_command
+    except ImportError:  # pragma: no cover - the ledger is part of the package
+        pass
+    else:
+        add_ledger_commands(commands).set_defaults(handler=run_ledger_command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except SpecError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except PipelineFactoryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Render one validated spec into an Airflow DAG.
+
+Consumes validated models only (``spec.loader`` has already checked names,
+references and the graph) and never re-checks raw dicts.  Kept free of
+special cases: what differs between stage kinds lives behind the registry's
+``builder`` hook and the runtime profile.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import DAG, Asset, BaseOperator, Param
+
+from pipeline_factory.factory.docs import render_doc_md
+from pipeline_factory.factory.gpu import build_gpu_task
+from pipeline_factory.factory.operators import StageOperator
+from pipeline_factory.resilience.policy import Policy
+from pipeline_factory.spec.checks import upstream_of
+from pipeline_factory.spec.loader import LoadedSpec
+from pipeline_factory.spec.models import PipelineSpec, RuntimeProfile, StageSpec, parse_duration, schedule_kind
+from pipeline_factory.stages.registry import StageRegistry, default_registry, import_dotted
+
+
+def airflow_schedule(schedule: str | list[str] | None) -> Any:
+    kind = schedule_kind(schedule)
+    if kind == "assets":
+        assert isinstance(schedule, list)
+        return [Asset(uri) for uri in schedule]
+    if kind == "duration":
+        assert isinstance(schedule, str)
+        return parse_duration(schedule)
+    return schedule
+
+
+def airflow_params(spec: PipelineSpec) -> dict[str, Param]:
+    params = {}
+    for name, schema in spec.params.items():
+        rest = {k: v for k, v in schema.items() if k not in ("default", "description")}
+        if "default" in schema:
+            params[name] = Param(schema["default"], description=schema.get("description"), **rest)
+        else:
+            params[name] = Param(description=schema.get("description"), **rest)
+    return params
+
+
+def _start_date(value: date | datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
+def task_kwargs(stage: StageSpec, spec: PipelineSpec, policy: Policy, profile: RuntimeProfile,
+                compute: str) -> dict[str, Any]:
+    """Arguments every task gets, whatever its operator: id, retries, timeout, pool, docs."""
+    kwargs: dict[str, Any] = {"task_id": stage.name, "owner": spec.owner, **policy.airflow_task_kwargs()}
+    if stage.timeout is not None:
+        kwargs["execution_timeout"] = timedelta(seconds=stage.timeout)
+    pool = stage.pool or (profile.gpu_pool if compute == "gpu" else None)
+    if pool:
+        kwargs["pool"] = pool
+    if stage.description:
+        kwargs["doc_md"] = stage.description
+    return kwargs
+
+
+def build_dag(
+    loaded: LoadedSpec,
+    *,
+    policies: dict[str, Policy],
+    profile_name: str,
+    profile: RuntimeProfile,
+    registry: StageRegistry | None = None,
+) -> DAG:
+    spec = loaded.spec
+    registry = registry or default_registry()
+    callbacks: dict[str, Any] = {}
+    if spec.notifications.on_failure or spec.notifications.on_success:
+        from pipeline_factory.notify import build_callbacks
+
+        if spec.notifications.on_failure:
+            callbacks["on_failure_callback"] = build_callbacks(
+                [n.model_dump(exclude_none=True) for n in spec.notifications.on_failure]
+            )
+        if spec.notifications.on_success:
+            callbacks["on_success_callback"] = build_callbacks(
+                [n.model_dump(exclude_none=True) for n in spec.notifications.on_success]
+            )
+    dag = DAG(
+        dag_id=spec.name,
+        description=spec.description or None,
+        schedule=airflow_schedule(spec.schedule),
+        start_date=_start_date(spec.start_date),
+        catchup=spec.catchup,
+        max_active_runs=spec.max_active_runs,
+        tags=sorted({*spec.tags, "pipeline-factory"}),
+        params=airflow_params(spec),
+        default_args={"owner": spec.owner},
+        doc_md=render_doc_md(loaded, policies),
+        **callbacks,
+    )
+    tasks: dict[str, BaseOperator] = {}
+    with dag:
+        for stage in spec.stages:
+            stage_type = registry.get(stage.type)
+            compute = stage.compute or stage_type.default_compute
+            policy = policies[stage.policy or spec.default_policy]
+            kwargs = task_kwargs(stage, spec, policy, profile, compute)
+            if stage_type.kind != "task":
+                assert stage_type.builder, f"control stage type {stage_type.name} has no builder"
+                build = import_dotted(stage_type.builder)
+                tasks[stage.name] = build(stage, spec, kwargs)  # type: ignore[operator]
+            elif compute == "gpu":
+                tasks[stage.name] = build_gpu_task(spec, stage, profile_name, profile, kwargs)
+            else:
+                tasks[stage.name] = StageOperator(
+                    pipeline=spec.name, stage=stage.name, stage_type=stage.type, **kwargs
+                )
+        for name, upstream in upstream_of(spec).items():
+            for dep in upstream:
+                tasks[dep] >> tasks[name]
+    return dag

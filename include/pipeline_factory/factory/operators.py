@@ -1,0 +1,117 @@
+"""The operators task stages become: thin shells around the stage runner.
+
+They hold names, not logic: the stage code runs through
+:func:`pipeline_factory.runner.run_stage` (in the worker) or the runner module
+(in a local process), exactly as it does in a container or a pod.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+def _params(context: Context) -> dict[str, Any]:
+    params = context.get("params") or {}
+    return params.dump() if hasattr(params, "dump") else dict(params)
+
+
+class StageOperator(BaseOperator):
+    """Runs a CPU stage inside the worker process."""
+
+    ui_color = "#e8f1fb"
+
+    def __init__(self, *, pipeline: str, stage: str, stage_type: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pipeline = pipeline
+        self.stage = stage
+        self.stage_type = stage_type
+
+    def execute(self, context: Context) -> Any:
+        from pipeline_factory.exceptions import ConfigError, SpecError, StageSkipped
+        from pipeline_factory.runner import run_stage
+
+        try:
+            return run_stage(
+                self.pipeline,
+                self.stage,
+                run_id=context["run_id"],
+                params=_params(context),
+                try_number=context["ti"].try_number,
+                logger=self.log,
+            )
+        except StageSkipped as exc:
+            raise AirflowSkipException(str(exc)) from exc
+        except (ConfigError, SpecError) as exc:
+            # A retry cannot fix a broken spec or environment.
+            raise AirflowFailException(str(exc)) from exc
+
+
+class LocalProcessStageOperator(BaseOperator):
+    """Runs a GPU stage as ``python -m pipeline_factory.runner`` in a child process.
+
+    The local profile's stand-in for a container: the stage gets a process of
+    its own (its own CUDA context, its memory returned on exit), and killing
+    the task kills the child.
+    """
+
+    ui_color = "#fdf0d5"
+    SKIP_EXIT_CODE = 99
+
+    def __init__(self, *, pipeline: str, stage: str, stage_type: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pipeline = pipeline
+        self.stage = stage
+        self.stage_type = stage_type
+        self._process: subprocess.Popen[str] | None = None
+
+    def command(self, context: Context) -> list[str]:
+        return [
+            sys.executable, "-m", "pipeline_factory.runner", self.pipeline, self.stage,
+            "--run-id", context["run_id"],
+            "--params", json.dumps(_params(context), default=str),
+            "--try-number", str(context["ti"].try_number),
+        ]
+
+    def execute(self, context: Context) -> Any:
+        self._process = subprocess.Popen(
+            self.command(context),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        last_line = ""
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            line = line.rstrip("\n")
+            if line:
+                self.log.info("%s", line)
+                last_line = line
+        returncode = self._process.wait()
+        if returncode == self.SKIP_EXIT_CODE:
+            raise AirflowSkipException(f"stage {self.stage} had nothing to do")
+        if returncode != 0:
+            raise RuntimeError(f"stage {self.stage} exited with {returncode}: {last_line}")
+        try:
+            return json.loads(last_line)
+        except ValueError:
+            return None
+
+    def on_kill(self) -> None:
+        if self._process and self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGTERM)
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._process.pid, signal.SIGKILL)

@@ -1,0 +1,141 @@
+"""``python -m pipeline_factory.runner PIPELINE STAGE``: run one stage, anywhere.
+
+The single entrypoint of every runtime profile: the Airflow worker calls
+:func:`run_stage` in-process for CPU stages, and GPU stages run this module in
+a local process, a Docker container or a Kubernetes pod with the same
+arguments.  The stage's spec is read from the config folder, so a pod needs
+only names, the run id and the run's params.
+
+Exit codes: 0 success, 99 skipped (nothing to do), 1 failed, 2 bad usage or
+config.  99 is what the operators' ``skip_on_exit_code`` maps to "skipped".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from pipeline_factory import settings
+from pipeline_factory.exceptions import ConfigError, SpecError, StageError, StageSkipped
+from pipeline_factory.spec.checks import upstream_of
+from pipeline_factory.spec.loader import load_policies, load_spec
+from pipeline_factory.spec.references import substitute
+from pipeline_factory.stages.contracts import StageContext, StageResult
+from pipeline_factory.stages.registry import default_registry
+from pipeline_factory.workspace import run_dir as workspace_run_dir
+from pipeline_factory.workspace import write_json_atomic
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED = 0, 1, 2, 99
+RESULT_FILE = "result.json"
+
+
+def run_params(spec_params: Mapping[str, Mapping[str, Any]], given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The run's params: each declared param's default, overridden by what the run was given."""
+    values = {name: schema.get("default") for name, schema in spec_params.items()}
+    values.update(given or {})
+    return values
+
+
+def run_stage(
+    pipeline: str,
+    stage: str,
+    *,
+    run_id: str,
+    params: Mapping[str, Any] | None = None,
+    try_number: int = 1,
+    run_dir: Path | None = None,
+    logger: logging.Logger | None = None,
+) -> StageResult:
+    """Run one stage of one pipeline and return its (small) result.
+
+    The result is also written to ``<run_dir>/<stage>/result.json``, which is
+    how downstream stages read it in any runtime.
+    """
+    loaded = load_spec(pipeline)
+    spec = loaded.spec
+    stage_spec = next((s for s in spec.stages if s.name == stage), None)
+    if stage_spec is None:
+        raise ConfigError(f"pipeline {pipeline!r} has no stage {stage!r}")
+    stage_type = default_registry().get(stage_spec.type)
+    values = run_params(spec.params, params)
+    try:
+        stage_params = stage_type.params_model().model_validate(substitute(stage_spec.params, values))
+    except ValidationError as exc:
+        raise StageError(f"stage {stage!r}: its parameters are invalid for this run:\n{exc}") from None
+    policy = load_policies()[stage_spec.policy or spec.default_policy]
+    directory = run_dir or workspace_run_dir(pipeline, run_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    upstream = {}
+    for name in upstream_of(spec)[stage]:
+        result_file = directory / name / RESULT_FILE
+        if result_file.exists():
+            upstream[name] = json.loads(result_file.read_text())
+    ctx = StageContext(
+        pipeline=pipeline,
+        stage=stage,
+        run_id=run_id,
+        run_dir=directory,
+        data_dir=settings.data_dir(),
+        params=values,
+        upstream=upstream,
+        policy=policy,
+        compute=stage_spec.compute or stage_type.default_compute,
+        try_number=try_number,
+        log=logger or logging.getLogger(f"pipeline_factory.stages.{stage_spec.type}"),
+    )
+    started = time.monotonic()
+    ctx.log.info("stage %s.%s (%s) starting, try %s, workspace %s", pipeline, stage, stage_spec.type,
+                 try_number, directory)
+    result = stage_type.load().run(ctx, stage_params) or {}
+    write_json_atomic(directory / stage / RESULT_FILE, result)
+    ctx.log.info("stage %s.%s finished in %.2fs: %s", pipeline, stage, time.monotonic() - started,
+                 json.dumps(result, default=str)[:2000])
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline_factory.runner", description=__doc__.splitlines()[0])
+    parser.add_argument("pipeline")
+    parser.add_argument("stage")
+    parser.add_argument("--run-id", default=None, help="The Airflow run id (default: a manual id made now).")
+    parser.add_argument("--run-dir", type=Path, default=None, help="Default: <data dir>/runs/PIPELINE/RUN_ID.")
+    parser.add_argument("--params", default="{}", help="The run's params as a JSON object.")
+    parser.add_argument("--try-number", type=int, default=1)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_id = args.run_id or time.strftime("manual__%Y-%m-%dT%H:%M:%S")
+    try:
+        params = json.loads(args.params)
+        if not isinstance(params, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as exc:
+        print(f"--params: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        result = run_stage(args.pipeline, args.stage, run_id=run_id, params=params,
+                           try_number=args.try_number, run_dir=args.run_dir)
+    except StageSkipped as exc:
+        log.info("skipped: %s", exc)
+        return EXIT_SKIPPED
+    except (ConfigError, SpecError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception:
+        log.exception("stage %s.%s failed", args.pipeline, args.stage)
+        return EXIT_FAILED
+    print(json.dumps(result, default=str))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

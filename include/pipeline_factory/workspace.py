@@ -1,0 +1,40 @@
+"""The run workspace: where a DAG run's stages exchange bulk data.
+
+``<data dir>/runs/<pipeline>/<run id>/<stage>/``.  Run ids carry ``:`` and
+``+`` (``manual__2026-01-01T00:00:00+00:00``), which some volume drivers and
+object stores reject, so they are made path-safe here, in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pipeline_factory import settings
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_run_id(run_id: str) -> str:
+    return _UNSAFE.sub("_", run_id)
+
+
+def run_dir(pipeline: str, run_id: str, data_dir: Path | None = None) -> Path:
+    return (data_dir or settings.data_dir()) / "runs" / pipeline / safe_run_id(run_id)
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write JSON so a reader never sees half a file (a killed task leaves the old one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(payload, handle, indent=2, sort_keys=True, default=str)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
