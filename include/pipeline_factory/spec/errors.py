@@ -43,7 +43,9 @@ def data_path(data: Any, loc: Loc, error_type: str) -> Loc:
     current = data
     for index, part in enumerate(loc):
         last = index == len(loc) - 1
-        if (isinstance(current, dict) and part in current) or (isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)):
+        in_dict = isinstance(current, dict) and part in current
+        in_list = isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        if in_dict or in_list:
             path.append(part)
             current = current[part]
         elif last and error_type in ("missing", "extra_forbidden") and isinstance(current, dict):

@@ -168,7 +168,7 @@ class RuntimeProfile(_Strict):
     service_account: str | None = None
     run_as_user: int = Field(1000, ge=1, description="Pods and containers run as this non-root user.")
     workspace_volume: str | None = Field(
-        None, description="The PVC (kubernetes) or named volume (docker) holding the data dir, mounted into stage containers."
+        None, description="The PVC (kubernetes) or named volume (docker) with the data dir, mounted into containers."
     )
     data_dir: str = Field("/opt/pipeline/data", description="Where the data dir is inside a container.")
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment for stage containers.")
