@@ -1,0 +1,1 @@
+"""Stores: the job ledger (SQLAlchemy), the graph (Neo4j), the vectors (Qdrant)."""

@@ -1,0 +1,588 @@
+"""The job ledger: where every job of every document pipeline is recorded.
+
+Several processes write to it at once (stage tasks in workers, the PDF
+converter, people through ``python -m pipeline_factory ledger mark``) while
+gates poll it.  Nothing here reads a row, changes it in Python and writes it
+back: every change is one conditional ``UPDATE`` that also bumps the row's
+``version``, so concurrent writers never lose each other's fields, and a
+writer that must decide on what it read passes ``expected_version`` and
+learns (``False``) that someone else wrote first.
+
+The database is ``settings.ledger_database_url()``: a SQLite file in the data
+dir by default (WAL, busy timeout), Postgres in deployments.  The schema is
+created and upgraded by the Alembic migrations shipped in this package, on
+first use in each process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline_factory import settings
+from pipeline_factory.exceptions import ConfigError
+from pipeline_factory.stores.ledger_schema import (
+    JOB_STATES,
+    TERMINAL_STATES,
+    Job,
+    JobEvent,
+    utcnow,
+)
+from sqlalchemy import Engine, create_engine, event, func, insert, inspect, select, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
+log = logging.getLogger(__name__)
+
+#: Fields a caller may set with :meth:`Ledger.mark` (the rest are the ledger's own).
+MARKABLE_FIELDS = frozenset(
+    {
+        "tenant",
+        "doc_id",
+        "source",
+        "state",
+        "current_stage",
+        "pdf_downloaded",
+        "pdf_ir_ready",
+        "pdf_path",
+        "pdf_sha256",
+        "ir_path",
+        "error",
+        "attempts",
+        "dag_run_id",
+    }
+)
+BOOLEAN_FIELDS = frozenset({"pdf_downloaded", "pdf_ir_ready"})
+#: Fields a gate may wait on.
+GATE_FIELDS = frozenset({"pdf_downloaded", "pdf_ir_ready", "state", "current_stage"})
+
+EVENT_SOURCE_PREFIX = "/pipeline-factory"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+_upgraded: set[str] = set()
+_upgrade_lock = threading.Lock()
+
+
+def run_key(dag_id: str, run_id: str) -> str:
+    """The ``dag_run_id`` jobs are recorded under: unique across DAGs (``/`` never occurs in a dag id)."""
+    return f"{dag_id}/{run_id}"
+
+
+def job_key(pipeline: str, doc_id: str, tenant: str = "default") -> str:
+    """A job id stable across reruns of the same document in the same pipeline."""
+    return f"{tenant}:{pipeline}:{doc_id}"
+
+
+@dataclass
+class GateStatus:
+    """Where the jobs of one DAG run stand against a gate's condition."""
+
+    dag_run_id: str
+    ready: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return len(self.ready) + len(self.waiting) + len(self.failed)
+
+    @property
+    def outcome(self) -> str:
+        """``failed`` as soon as any job failed, ``success`` when every job is ready, else ``waiting``.
+
+        A run with no jobs at all is ``empty``: nothing will ever make it ready.
+        """
+        if self.failed:
+            return "failed"
+        if self.total == 0:
+            return "empty"
+        if not self.waiting:
+            return "success"
+        return "waiting"
+
+    def excluding(self, job_ids: Iterable[str]) -> GateStatus:
+        """This status without the given jobs (those that had failed before the gate began waiting)."""
+        skip = set(job_ids)
+        if not skip:
+            return self
+        return GateStatus(
+            self.dag_run_id,
+            ready=[j for j in self.ready if j not in skip],
+            waiting=[j for j in self.waiting if j not in skip],
+            failed={j: e for j, e in self.failed.items() if j not in skip},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dag_run_id": self.dag_run_id,
+            "total": self.total,
+            "ready": sorted(self.ready),
+            "waiting": sorted(self.waiting),
+            "failed": dict(sorted(self.failed.items())),
+        }
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine suited to the ledger's access pattern (many short writes from many processes)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        else:
+            engine = create_engine(url, connect_args={"check_same_thread": False}, poolclass=StaticPool)
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+class Ledger:
+    """Read and write jobs and their events.
+
+    Build one per process with :meth:`from_env` (or a URL) and share it: the
+    engine pools connections and is thread-safe.
+    """
+
+    def __init__(self, url: str | None = None, *, engine: Engine | None = None, migrate: bool = True):
+        self.url = url or settings.ledger_database_url()
+        self.engine = engine or make_engine(self.url)
+        if migrate:
+            self.upgrade()
+
+    @classmethod
+    def from_env(cls) -> Ledger:
+        return cls(settings.ledger_database_url())
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- schema ---------------------------------------------------------------
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration, once per database per process.
+
+        Processes starting together on a fresh database would race to create
+        the tables, so the migration runs under a lock the database (Postgres
+        advisory lock) or the file system (next to the SQLite file) provides.
+        """
+        key = str(self.engine.url)
+        with _upgrade_lock:
+            if key in _upgraded:
+                return
+            if self.engine.dialect.name == "sqlite" and (self.engine.url.database or ":memory:") != ":memory:":
+                import fcntl
+
+                lock_path = Path(f"{self.engine.url.database}.migrate-lock")
+                with lock_path.open("a") as lock_file:
+                    fcntl.flock(lock_file, fcntl.LOCK_EX)
+                    try:
+                        self._run_migrations()
+                    finally:
+                        fcntl.flock(lock_file, fcntl.LOCK_UN)
+            else:
+                self._run_migrations()
+            _upgraded.add(key)
+
+    def _run_migrations(self) -> None:
+        from alembic import command
+        from alembic.config import Config
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.set_main_option("path_separator", "os")
+        head = ScriptDirectory.from_config(config).get_current_head()
+        with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(7220315)"))
+            current = MigrationContext.configure(
+                connection, opts={"version_table": "ledger_alembic_version"}
+            ).get_current_revision()
+            if current == head:
+                return
+            log.info("upgrading the job ledger at %s from %s to %s", self.engine.url, current, head)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def tables(self) -> list[str]:
+        return sorted(inspect(self.engine).get_table_names())
+
+    # -- jobs -----------------------------------------------------------------
+
+    def upsert_job(
+        self,
+        job_id: str,
+        *,
+        doc_id: str,
+        pipeline: str,
+        dag_run_id: str | None = None,
+        tenant: str = "default",
+        source: str = "",
+        state: str = "pending",
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Create the job, or reset it for a new run of the same document (one statement).
+
+        A rerun re-records the job under the new ``dag_run_id``; fields not
+        given are reset to their defaults so no stale flag leaks into the new
+        run.
+        """
+        self.upsert_jobs(
+            [
+                {
+                    "job_id": job_id,
+                    "doc_id": doc_id,
+                    "pipeline": pipeline,
+                    "dag_run_id": dag_run_id,
+                    "tenant": tenant,
+                    "source": source,
+                    "state": state,
+                    **fields,
+                }
+            ]
+        )
+        return self.get(job_id) or {}
+
+    def upsert_jobs(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """:meth:`upsert_job` for many jobs in one transaction (rows: ``job_id``, ``pipeline``, fields)."""
+        with self.engine.begin() as connection:
+            for row in rows:
+                row = dict(row)
+                job_id = row.pop("job_id")
+                now = utcnow()
+                values = {
+                    "tenant": "default",
+                    "source": "",
+                    "state": "pending",
+                    "dag_run_id": None,
+                    "current_stage": None,
+                    "pdf_downloaded": False,
+                    "pdf_ir_ready": False,
+                    "pdf_path": None,
+                    "pdf_sha256": None,
+                    "ir_path": None,
+                    "error": None,
+                    "attempts": 0,
+                    **self._checked({k: v for k, v in row.items() if k != "pipeline"}),
+                    "pipeline": row["pipeline"],
+                }
+                statement = (
+                    self._insert(Job)
+                    .values(job_id=job_id, **values, version=1, created_at=now, updated_at=now)
+                    .on_conflict_do_update(
+                        index_elements=[Job.job_id],
+                        set_={**values, "version": Job.version + 1, "updated_at": now},
+                    )
+                )
+                connection.execute(statement)
+        return len(rows)
+
+    def mark(
+        self,
+        job_id: str,
+        *,
+        expected_version: int | None = None,
+        only_if_state: Iterable[str] | None = None,
+        **fields: Any,
+    ) -> bool:
+        """Set ``fields`` on one job in one atomic UPDATE; ``True`` if the row changed.
+
+        ``expected_version`` makes it a compare-and-set; ``only_if_state``
+        keeps a late writer from resurrecting a job someone already failed.
+        """
+        return self.mark_many([job_id], expected_version=expected_version, only_if_state=only_if_state, **fields) == 1
+
+    def mark_many(
+        self,
+        job_ids: Iterable[str],
+        *,
+        expected_version: int | None = None,
+        only_if_state: Iterable[str] | None = None,
+        **fields: Any,
+    ) -> int:
+        """:meth:`mark` for many jobs in one statement; returns how many rows changed."""
+        ids = list(job_ids)
+        if not ids:
+            return 0
+        values = self._checked(fields)
+        if not values:
+            raise ValueError("mark needs at least one field to set")
+        statement = (
+            update(Job).where(Job.job_id.in_(ids)).values(**values, version=Job.version + 1, updated_at=utcnow())
+        )
+        if expected_version is not None:
+            statement = statement.where(Job.version == expected_version)
+        if only_if_state is not None:
+            statement = statement.where(Job.state.in_(list(only_if_state)))
+        with self.engine.begin() as connection:
+            return connection.execute(statement).rowcount
+
+    def increment_attempts(self, job_id: str) -> bool:
+        """Count one more attempt, atomically (``attempts = attempts + 1`` in the database)."""
+        statement = (
+            update(Job)
+            .where(Job.job_id == job_id)
+            .values(attempts=Job.attempts + 1, version=Job.version + 1, updated_at=utcnow())
+        )
+        with self.engine.begin() as connection:
+            return connection.execute(statement).rowcount == 1
+
+    def fail(self, job_id: str, error: str, *, stage: str | None = None, source: str = "ledger") -> bool:
+        """Mark one job failed with a reason, and record why as an event."""
+        fields: dict[str, Any] = {"state": "failed", "error": error}
+        if stage:
+            fields["current_stage"] = stage
+        changed = self.mark(job_id, **fields)
+        job = self.get(job_id)
+        self.record_event(
+            "job.failed",
+            source=source,
+            subject=job_id,
+            job_id=job_id,
+            dag_run_id=job["dag_run_id"] if job else None,
+            data={"error": error, "stage": stage},
+        )
+        log.warning("job %s failed%s: %s", job_id, f" in {stage}" if stage else "", error)
+        return changed
+
+    def claim(
+        self,
+        *,
+        stage: str,
+        where: Mapping[str, Any],
+        limit: int = 50,
+        stale_after_seconds: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """Move up to ``limit`` jobs matching ``where`` to ``running`` in ``stage``, exactly once.
+
+        Each job is taken with a compare-and-set on its version, so two
+        converters polling together never take the same job.  Jobs left
+        ``running`` in ``stage`` for longer than ``stale_after_seconds`` (a
+        converter that died) can be taken again.
+        """
+        conditions = [getattr(Job, name) == value for name, value in self._checked(dict(where)).items()]
+        candidates = select(Job.job_id, Job.version).where(*conditions, Job.state != "failed")
+        if stale_after_seconds is None:
+            candidates = candidates.where(Job.state != "running")
+        else:
+            from datetime import timedelta
+
+            cutoff = utcnow() - timedelta(seconds=stale_after_seconds)
+            candidates = candidates.where(
+                (Job.state != "running") | ((Job.current_stage == stage) & (Job.updated_at < cutoff))
+            )
+        candidates = candidates.order_by(Job.created_at, Job.job_id).limit(limit * 2)
+        with self.engine.connect() as connection:
+            rows = connection.execute(candidates).all()
+        claimed: list[str] = []
+        for job_id, version in rows:
+            if len(claimed) >= limit:
+                break
+            if self.mark(job_id, expected_version=version, state="running", current_stage=stage):
+                self.increment_attempts(job_id)
+                claimed.append(job_id)
+        return [job for job in (self.get(job_id) for job_id in claimed) if job]
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as connection:
+            job = connection.execute(select(Job).where(Job.job_id == job_id)).first()
+        return _row_to_dict(job) if job else None
+
+    def jobs(
+        self,
+        *,
+        state: str | None = None,
+        dag_run_id: str | None = None,
+        pipeline: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        statement = select(Job).order_by(Job.created_at, Job.job_id)
+        if state:
+            statement = statement.where(Job.state == state)
+        if dag_run_id:
+            statement = statement.where(Job.dag_run_id == dag_run_id)
+        if pipeline:
+            statement = statement.where(Job.pipeline == pipeline)
+        if limit:
+            statement = statement.limit(limit)
+        with self.engine.connect() as connection:
+            return [_row_to_dict(row) for row in connection.execute(statement)]
+
+    def jobs_for_run(self, dag_run_id: str) -> list[dict[str, Any]]:
+        return self.jobs(dag_run_id=dag_run_id)
+
+    def live_jobs_for_run(self, dag_run_id: str) -> list[dict[str, Any]]:
+        """The run's jobs that have not failed: the ones downstream stages should work on."""
+        return [job for job in self.jobs_for_run(dag_run_id) if job["state"] != "failed"]
+
+    def gate_status(
+        self, dag_run_ids: Iterable[str], field: str, equals: Any, *, exclude: Iterable[str] = ()
+    ) -> dict[str, GateStatus]:
+        """Where each run stands against ``field == equals``: ONE query however many runs.
+
+        This is what lets one poller serve every waiting gate of a triggerer.
+        Jobs in ``exclude`` (failed before the gate started waiting) are left
+        out; every run asked about gets an entry, empty if it has no jobs.
+        """
+        if field not in GATE_FIELDS:
+            raise ValueError(f"a gate cannot wait on {field!r}; choose one of {sorted(GATE_FIELDS)}")
+        ids = sorted(set(dag_run_ids))
+        result = {run_id: GateStatus(run_id) for run_id in ids}
+        if not ids:
+            return result
+        column = getattr(Job, field)
+        statement = select(Job.dag_run_id, Job.job_id, Job.state, Job.error, column).where(Job.dag_run_id.in_(ids))
+        skip = set(exclude)
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        for dag_run_id, job_id, state, error, value in rows:
+            if job_id in skip:
+                continue
+            status = result[dag_run_id]
+            if state == "failed":
+                status.failed[job_id] = error or "failed"
+            elif value == equals:
+                status.ready.append(job_id)
+            else:
+                status.waiting.append(job_id)
+        return result
+
+    def counts(self) -> dict[str, int]:
+        """Jobs per state, for the CLI and the benchmarks."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(Job.state, func.count()).group_by(Job.state)).all()
+        return {state: count for state, count in rows}
+
+    # -- events ---------------------------------------------------------------
+
+    def record_event(
+        self,
+        type: str,
+        *,
+        source: str,
+        subject: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        job_id: str | None = None,
+        dag_run_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Append one CloudEvents 1.0 event; ``type`` is prefixed with ``org.pipeline-factory.``."""
+        return self.record_events(
+            [
+                {
+                    "type": type,
+                    "source": source,
+                    "subject": subject,
+                    "data": data,
+                    "job_id": job_id,
+                    "dag_run_id": dag_run_id,
+                }
+            ]
+        )[0]
+
+    def record_events(self, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        rows = []
+        for item in events:
+            event_type = item["type"]
+            if not event_type.startswith("org."):
+                event_type = f"org.pipeline-factory.{event_type}"
+            source = item["source"]
+            if not source.startswith("/"):
+                source = f"{EVENT_SOURCE_PREFIX}/{source}"
+            rows.append(
+                {
+                    "id": str(uuid.uuid4()),
+                    "specversion": "1.0",
+                    "source": source,
+                    "type": event_type,
+                    "subject": item.get("subject"),
+                    "time": utcnow(),
+                    "datacontenttype": "application/json",
+                    "data": dict(item["data"]) if item.get("data") is not None else None,
+                    "job_id": item.get("job_id"),
+                    "dag_run_id": item.get("dag_run_id"),
+                }
+            )
+        if rows:
+            with self.engine.begin() as connection:
+                connection.execute(insert(JobEvent), rows)
+        return [JobEvent(**row).to_cloudevent() for row in rows]
+
+    def events(
+        self,
+        *,
+        job_id: str | None = None,
+        dag_run_id: str | None = None,
+        type: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        statement = select(JobEvent).order_by(JobEvent.seq)
+        if job_id:
+            statement = statement.where(JobEvent.job_id == job_id)
+        if dag_run_id:
+            statement = statement.where(JobEvent.dag_run_id == dag_run_id)
+        if type:
+            statement = statement.where(JobEvent.type.endswith(type))
+        if limit:
+            statement = statement.limit(limit)
+        with self.engine.connect() as connection:
+            return [row[0].to_cloudevent() for row in _orm_rows(connection, statement)]
+
+    # -- helpers --------------------------------------------------------------
+
+    def _insert(self, table):
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        elif self.engine.dialect.name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        else:
+            raise ConfigError(f"the job ledger supports SQLite and Postgres, not {self.engine.dialect.name}")
+        return dialect_insert(table)
+
+    @staticmethod
+    def _checked(fields: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = set(fields) - MARKABLE_FIELDS
+        if unknown:
+            raise ValueError(f"unknown ledger field(s) {sorted(unknown)}; settable fields: {sorted(MARKABLE_FIELDS)}")
+        values = dict(fields)
+        if "state" in values and values["state"] not in JOB_STATES:
+            raise ValueError(f"state {values['state']!r} is not one of {', '.join(JOB_STATES)}")
+        for name in BOOLEAN_FIELDS & set(values):
+            if not isinstance(values[name], bool):
+                raise ValueError(f"{name} takes true or false, not {values[name]!r}")
+        if "attempts" in values and (not isinstance(values["attempts"], int) or values["attempts"] < 0):
+            raise ValueError(f"attempts takes a non-negative integer, not {values['attempts']!r}")
+        return values
+
+
+def _row_to_dict(row: Any) -> dict[str, Any]:
+    mapping = row._mapping
+    job = Job(**{column.key: mapping[column.key] for column in Job.__table__.columns})
+    return job.to_dict()
+
+
+def _orm_rows(connection, statement):
+    from sqlalchemy.orm import Session
+
+    with Session(bind=connection) as session:
+        yield from session.execute(statement)
+
+
+__all__ = ["TERMINAL_STATES", "GateStatus", "Ledger", "job_key", "run_key"]
