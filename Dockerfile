@@ -1,8 +1,11 @@
 # syntax=docker/dockerfile:1.7
 #
 # Two images from one file:
-#   docker build --target airflow      -t pipeline-factory-airflow:0.1.0 .
-#   docker build --target stage-runner -t pipeline-factory-stage-runner:0.1.0 .
+#   docker build --target airflow      -t ghcr.io/pipeline-factory/airflow:0.1.0 .
+#   docker build --target stage-runner -t ghcr.io/pipeline-factory/stage-runner:0.1.0 .
+#
+# The stage-runner tag is the `image` of config/runtime.yaml (docker and
+# kubernetes profiles); the Helm values name the airflow one.
 #
 # Both install the same pinned requirements.txt + constraints.txt that the test
 # suite runs against, so what CI proves is what ships.
@@ -33,14 +36,14 @@ COPY --chown=airflow:0 pyproject.toml README.md ./
 COPY --chown=airflow:0 include/ ./include/
 RUN pip install --no-cache-dir --no-deps .
 
-COPY --chown=airflow:0 config/ /opt/pipeline_factory/config/
+COPY --chown=airflow:0 config/ /opt/pipeline/config/
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/
 COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
 
-ENV PIPELINE_FACTORY_CONFIG=/opt/pipeline_factory/config \
-    PIPELINE_DATA_DIR=/opt/pipeline_factory/data \
+ENV PIPELINE_FACTORY_CONFIG=/opt/pipeline/config \
+    PIPELINE_DATA_DIR=/opt/pipeline/data \
     HF_HUB_OFFLINE=1
-RUN mkdir -p /opt/pipeline_factory/data
+RUN mkdir -p /opt/pipeline/data
 WORKDIR /opt/airflow
 
 # ---------------------------------------------------------------------------
@@ -53,8 +56,8 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PYTHONUNBUFFERED=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
-    PIPELINE_FACTORY_CONFIG=/opt/pipeline_factory/config \
-    PIPELINE_DATA_DIR=/opt/pipeline_factory/data \
+    PIPELINE_FACTORY_CONFIG=/opt/pipeline/config \
+    PIPELINE_DATA_DIR=/opt/pipeline/data \
     HF_HUB_OFFLINE=1
 
 RUN apt-get update \
@@ -68,11 +71,11 @@ RUN pip install --no-cache-dir --upgrade pip && pip install --no-cache-dir -r re
 COPY pyproject.toml README.md ./
 COPY include/ ./include/
 RUN pip install --no-cache-dir --no-deps .
-COPY config/ ./config/
+COPY config/ /opt/pipeline/config/
 
 RUN groupadd --gid 1000 runner \
  && useradd --uid 1000 --gid 1000 --no-create-home --shell /usr/sbin/nologin runner \
- && mkdir -p /opt/pipeline_factory/data && chown runner:runner /opt/pipeline_factory/data
+ && mkdir -p /opt/pipeline/data && chown runner:runner /opt/pipeline/data
 USER 1000:1000
 
 # The factory appends: PIPELINE STAGE --run-dir DIR (same arguments in every runtime).

@@ -76,5 +76,11 @@ def helm_values() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
+def runtime_profiles() -> dict[str, Any]:
+    """config/runtime.yaml: what the factory really gives GPU containers and pods."""
+    return yaml.safe_load((ROOT / "config/runtime.yaml").read_text())["profiles"]
+
+
+@pytest.fixture(scope="session")
 def rbac_documents() -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all((ROOT / "deploy/kubernetes/rbac.yaml").read_text()) if doc]

@@ -110,8 +110,16 @@ def test_the_gpu_profile_adds_a_stage_runner_with_a_gpu_reservation(compose: dic
     not_gpu = [name for name, s in compose["services"].items() if "gpu" not in s.get("profiles", [])]
     assert "stage-runner" not in not_gpu and "airflow-worker" in not_gpu
     # The stage runner writes to the same workspace volume as the workers.
-    assert "pipeline-data:/opt/pipeline_factory/data" in runner["volumes"]
-    assert "pipeline-data:/opt/pipeline_factory/data" in compose["services"]["airflow-worker"]["volumes"]
+    assert "pipeline-data:/opt/pipeline/data" in runner["volumes"]
+    assert "pipeline-data:/opt/pipeline/data" in compose["services"]["airflow-worker"]["volumes"]
+
+
+def test_the_docker_profile_finds_the_workspace_volume_by_name(
+    compose: dict[str, Any], runtime_profiles: dict[str, Any]
+) -> None:
+    docker = runtime_profiles["docker"]
+    assert compose["volumes"]["pipeline-data"]["name"] == docker["workspace_volume"]
+    assert docker["data_dir"] == compose["services"]["airflow-worker"]["environment"]["PIPELINE_DATA_DIR"]
 
 
 def test_env_example_covers_every_variable_the_compose_file_references(

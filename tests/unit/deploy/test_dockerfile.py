@@ -76,7 +76,7 @@ def test_the_stage_runner_runs_the_stage_runner_as_a_non_root_user() -> None:
 def test_the_airflow_image_carries_dags_plugins_and_config() -> None:
     body = stages()["airflow"]
     for source, target in [("dags/", "/opt/airflow/dags/"), ("plugins/", "/opt/airflow/plugins/"),
-                           ("config/", "/opt/pipeline_factory/config/")]:
+                           ("config/", "/opt/pipeline/config/")]:
         assert re.search(rf"^COPY .*{re.escape(source)} {re.escape(target)}$", body, flags=re.M), source
 
 

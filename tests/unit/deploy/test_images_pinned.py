@@ -57,8 +57,17 @@ def test_dockerfile_base_images_are_pinned() -> None:
         assert_pinned(image)
 
 
-def test_helm_values_pin_the_project_images(helm_values: dict[str, Any]) -> None:
+def test_helm_values_pin_the_project_image(helm_values: dict[str, Any], compose: dict[str, Any]) -> None:
     airflow = helm_values["images"]["airflow"]
     assert_pinned(f"{airflow['repository']}:{airflow['tag']}")
-    stage_image = next(e["value"] for e in helm_values["env"] if e["name"] == "PIPELINE_STAGE_IMAGE")
-    assert_pinned(stage_image)
+    assert f"{airflow['repository']}:{airflow['tag']}" == compose["services"]["airflow-scheduler"]["image"]
+
+
+def test_gpu_stage_images_are_pinned_and_built_by_compose(
+    runtime_profiles: dict[str, Any], compose: dict[str, Any]
+) -> None:
+    docker, kubernetes = runtime_profiles["docker"]["image"], runtime_profiles["kubernetes"]["image"]
+    assert_pinned(docker)
+    assert_pinned(kubernetes)
+    # `docker compose --profile gpu build` produces the very image the docker profile runs.
+    assert compose["services"]["stage-runner"]["image"] == docker

@@ -12,13 +12,13 @@ def env_of(values: dict[str, Any]) -> dict[str, str]:
 
 
 def test_helm_values_run_the_project_image_with_the_kubernetes_profile(helm_values: dict[str, Any]) -> None:
-    assert helm_values["images"]["airflow"]["repository"].endswith("/pipeline-factory-airflow")
+    assert helm_values["images"]["airflow"]["repository"] == "ghcr.io/pipeline-factory/airflow"
     assert helm_values["defaultAirflowRepository"] == helm_values["images"]["airflow"]["repository"]
     assert helm_values["airflowVersion"] == "3.3.2"
     assert helm_values["executor"] in ("CeleryExecutor", "KubernetesExecutor")
     env = env_of(helm_values)
     assert env["PIPELINE_RUNTIME"] == "kubernetes"
-    assert env["PIPELINE_STAGE_IMAGE"].rsplit(":", 1)[0].endswith("/pipeline-factory-stage-runner")
+    assert env["PIPELINE_DATA_DIR"] == "/opt/pipeline/data"
     assert helm_values["dagProcessor"]["enabled"] and helm_values["triggerer"]["enabled"]
 
 
@@ -53,10 +53,12 @@ def test_rbac_grants_the_kubernetes_pod_operator_its_verbs(rbac_documents: list[
 
 
 def test_rbac_binds_the_service_accounts_the_chart_runs_tasks_and_triggers_as(
-    rbac_documents: list[dict[str, Any]], helm_values: dict[str, Any]
+    rbac_documents: list[dict[str, Any]], helm_values: dict[str, Any], runtime_profiles: dict[str, Any]
 ) -> None:
-    env = env_of(helm_values)
-    stage_namespace = env["PIPELINE_STAGE_NAMESPACE"]
+    kubernetes = runtime_profiles["kubernetes"]
+    stage_namespace = kubernetes["namespace"]
+    namespace = next(doc for doc in rbac_documents if doc["kind"] == "Namespace")
+    assert namespace["metadata"]["name"] == stage_namespace
     binding = next(doc for doc in rbac_documents if doc["kind"] == "RoleBinding")
     role = next(doc for doc in rbac_documents if doc["kind"] == "Role")
     assert binding["metadata"]["namespace"] == role["metadata"]["namespace"] == stage_namespace
@@ -66,8 +68,17 @@ def test_rbac_binds_the_service_accounts_the_chart_runs_tasks_and_triggers_as(
     assert helm_values["workers"]["serviceAccount"]["name"] in subjects
     assert helm_values["triggerer"]["serviceAccount"]["name"] in subjects
     runner = next(doc for doc in rbac_documents if doc["kind"] == "ServiceAccount")
-    assert runner["metadata"]["name"] == env["PIPELINE_STAGE_SERVICE_ACCOUNT"]
+    assert runner["metadata"]["name"] == kubernetes["service_account"]
+    assert runner["metadata"]["namespace"] == stage_namespace
     assert runner["automountServiceAccountToken"] is False
+
+
+def test_stage_pods_share_the_workers_data_claim(helm_values: dict[str, Any], runtime_profiles: dict[str, Any]) -> None:
+    kubernetes = runtime_profiles["kubernetes"]
+    claims = {v["persistentVolumeClaim"]["claimName"] for v in helm_values["volumes"]}
+    assert kubernetes["workspace_volume"] in claims
+    mounts = {m["mountPath"] for m in helm_values["volumeMounts"]}
+    assert env_of(helm_values)["PIPELINE_DATA_DIR"] in mounts
 
 
 def test_deploy_docs_name_the_files_they_describe() -> None:
