@@ -72,7 +72,9 @@ def build_dag(
     profile_name: str,
     profile: RuntimeProfile,
     registry: StageRegistry | None = None,
+    auto_register: bool = True,
 ) -> DAG:
+    """Build the DAG; ``auto_register=False`` keeps Airflow from collecting it (checks only)."""
     spec = loaded.spec
     registry = registry or default_registry()
     callbacks: dict[str, Any] = {}
@@ -98,6 +100,7 @@ def build_dag(
         params=airflow_params(spec),
         default_args={"owner": spec.owner},
         doc_md=render_doc_md(loaded, policies),
+        auto_register=auto_register,
         **callbacks,
     )
     tasks: dict[str, BaseOperator] = {}

@@ -29,7 +29,7 @@ class Rendered:
     problems: list[SpecProblem] = field(default_factory=list)
 
 
-def render_all() -> Rendered:
+def render_all(*, auto_register: bool = True) -> Rendered:
     """Render every valid spec; a spec the factory cannot build is a problem, not a crash."""
     from pipeline_factory.factory.builder import build_dag
 
@@ -38,7 +38,8 @@ def render_all() -> Rendered:
     for name, loaded in specs.specs.items():
         try:
             out.dags[name] = build_dag(
-                loaded, policies=specs.policies, profile_name=specs.profile_name, profile=specs.profile
+                loaded, policies=specs.policies, profile_name=specs.profile_name, profile=specs.profile,
+                auto_register=auto_register,
             )
         except Exception as exc:  # one spec must not take the others down
             log.exception("could not build DAG %s from %s", name, loaded.display)
@@ -57,6 +58,6 @@ def register_dags(namespace: dict) -> None:
 
 def raise_spec_errors() -> None:
     """Raise one SpecError naming every broken spec, if there is any."""
-    problems = render_all().problems
+    problems = render_all(auto_register=False).problems
     if problems:
         raise SpecError(sorted(problems, key=lambda p: (p.file, p.line, p.column)))

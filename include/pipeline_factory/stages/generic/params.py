@@ -13,6 +13,7 @@ class EchoParams(StageParams):
     message: str = Field("", description="Written to the stage's result and log.")
     values: dict[str, Any] = Field(default_factory=dict, description="Extra values copied into the result.")
     fail: bool = Field(False, description="Raise instead of succeeding (for testing alerting and retries).")
+    skip: bool = Field(False, description="Report nothing to do: the task and its dependants show as skipped.")
 
 
 class CommandParams(StageParams):

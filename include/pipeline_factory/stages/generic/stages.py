@@ -7,7 +7,7 @@ import os
 import subprocess
 from typing import Any
 
-from pipeline_factory.exceptions import StageError
+from pipeline_factory.exceptions import StageError, StageSkipped
 from pipeline_factory.stages.contracts import StageContext, StageResult
 from pipeline_factory.stages.generic.params import CommandParams, EchoParams
 
@@ -18,6 +18,8 @@ class Echo:
     def run(self, ctx: StageContext, params: EchoParams) -> StageResult:
         if params.fail:
             raise StageError(f"stage {ctx.stage} was asked to fail")
+        if params.skip:
+            raise StageSkipped(f"stage {ctx.stage} was asked to skip")
         payload: dict[str, Any] = {
             "message": params.message,
             "values": params.values,

@@ -1,0 +1,78 @@
+"""``python -m pipeline_factory validate|render|list``, as an author runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from pipeline_factory.cli import main
+
+
+def test_validate_all_shipped_specs_passes(capsys):
+    assert main(["validate"]) == 0
+    assert "valid" in capsys.readouterr().err
+
+
+def test_validate_reports_one_line_per_problem_and_exits_1(config_copy: Path, capsys):
+    broken = config_copy / "pipelines" / "broken.yaml"
+    broken.write_text("name: broken\nstages:\n  - name: a\n    type: echo\n    policy: gpu-bund\n")
+    assert main(["validate"]) == 1
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    assert re.match(r"^.*broken\.yaml:5:\d+: stages\.0\.policy: .*did you mean 'gpu-bound'\?", out[0]), out
+
+
+def test_validate_given_paths_only(config_copy: Path, capsys):
+    good = config_copy / "pipelines" / "example_hello.yaml"
+    (config_copy / "pipelines" / "broken.yaml").write_text("")
+    assert main(["validate", str(good)]) == 0
+    assert main(["validate", str(config_copy / "pipelines" / "broken.yaml")]) == 1
+    assert main(["validate", str(config_copy / "nope.yaml")]) == 2
+
+
+def test_render_json_describes_tasks(capsys):
+    assert main(["render", "example_hello", "--format", "json"]) == 0
+    rendered = json.loads(capsys.readouterr().out)
+    assert rendered["dag_id"] == "example_hello"
+    assert rendered["params"]["greeting"]["default"] == "hello"
+    tasks = {t["task_id"]: t for t in rendered["tasks"]}
+    assert list(tasks) == ["greet", "list_workspace", "summarize"]
+    assert tasks["summarize"]["upstream"] == ["greet", "list_workspace"]
+    assert tasks["greet"]["operator"].endswith("StageOperator")
+    assert tasks["greet"]["retries"] == 2  # default policy: 3 attempts
+    assert tasks["greet"]["retry_delay_seconds"] == 30
+    assert tasks["greet"]["retry_exponential_backoff"]
+    assert tasks["greet"]["timeout_seconds"] == 3600
+
+
+def test_render_unknown_pipeline_fails(capsys):
+    assert main(["render", "no_such_pipeline"]) == 1
+    assert "no pipeline 'no_such_pipeline'" in capsys.readouterr().err
+
+
+def test_list_shows_pipelines_and_schedules(capsys):
+    assert main(["list", "--json"]) == 0
+    listed = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert listed["example_hello"]["schedule"] == "None"
+    assert main(["list", "--types"]) == 0
+    assert re.search(r"^gate\s+control\s+gate", capsys.readouterr().out, re.M)
+
+
+def test_cli_runs_as_a_module_without_airflow_home(tmp_path: Path, project_root: Path):
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "no-airflow-here")}
+    proc = subprocess.run([sys.executable, "-m", "pipeline_factory", "validate"], cwd=project_root, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / "no-airflow-here" / "airflow.db").exists()
+
+
+def test_committed_json_schemas_are_current(project_root: Path):
+    from pipeline_factory.spec.schema import SCHEMAS, schema_text
+
+    for name, model in SCHEMAS.items():
+        committed = (project_root / "config" / "schema" / name).read_text()
+        assert committed == schema_text(model), f"config/schema/{name} is stale: run `python -m pipeline_factory schema`"
