@@ -1,0 +1,1 @@
+"""Model training stages: incremental data, features, training, evaluation, registry, promotion."""

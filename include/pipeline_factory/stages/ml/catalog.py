@@ -1,0 +1,76 @@
+"""ML stage types: incremental data to a promoted model."""
+
+from __future__ import annotations
+
+from pipeline_factory.stages.registry import StageType
+
+_P = "pipeline_factory.stages.ml"
+
+STAGE_TYPES = [
+    StageType(
+        name="fetch_data",
+        family="ml",
+        params=f"{_P}.params:FetchDataParams",
+        impl=f"{_P}.fetch:FetchData",
+        description="Append unseen batch files to the consolidated dataset; skip the run when none "
+        "(unless the run param force_full_retrain is true).",
+    ),
+    StageType(
+        name="preprocess",
+        family="ml",
+        params=f"{_P}.params:PreprocessParams",
+        impl=f"{_P}.preprocess:Preprocess",
+        description="Schema checks, derived features and a time-based train/validation/test split.",
+    ),
+    StageType(
+        name="train",
+        family="ml",
+        params=f"{_P}.params:TrainParams",
+        impl=f"{_P}.train:Train",
+        description="Fit the listed LightGBM/XGBoost models (XGBoost on CUDA under compute: gpu).",
+    ),
+    StageType(
+        name="validate_artifacts",
+        family="ml",
+        params=f"{_P}.params:ValidateArtifactsParams",
+        impl=f"{_P}.validate:ValidateArtifacts",
+        description="Every planned model exists, loads back and predicts; a missing one fails naming it.",
+    ),
+    StageType(
+        name="evaluate",
+        family="ml",
+        params=f"{_P}.params:EvaluateParams",
+        impl=f"{_P}.evaluate:Evaluate",
+        description="Macro F1/accuracy per classifier, R²/RMSE per regressor and their averages, on the test split.",
+    ),
+    StageType(
+        name="register",
+        family="ml",
+        params=f"{_P}.params:RegisterParams",
+        impl=f"{_P}.register:Register",
+        description="Log params, spec, dataset, metrics, importances and models to MLflow; register each model.",
+    ),
+    StageType(
+        name="promote",
+        family="ml",
+        params=f"{_P}.params:PromoteParams",
+        impl=f"{_P}.promote:Promote",
+        description="Apply the promotion rule under a lock: alias champion or challenger, reason tagged.",
+    ),
+    StageType(
+        name="notify",
+        family="ml",
+        params=f"{_P}.params:NotifyParams",
+        impl=f"{_P}.notify_stage:Notify",
+        description="Send the run summary (rows, models, metrics, decision, MLflow link) via notifiers.",
+    ),
+    StageType(
+        name="approval",
+        family="ml",
+        params=f"{_P}.params:ApprovalParams",
+        impl=None,
+        kind="approval",
+        builder=f"{_P}.approval:build_approval_task",
+        description="Wait for a person to approve in the Airflow UI (human-in-the-loop) before promote.",
+    ),
+]

@@ -1,0 +1,92 @@
+"""Promote a registered candidate: lock, re-read the champion, decide, move aliases.
+
+The champion is read *inside* the lock: a decision taken on a champion read
+before the lock could be stale by the time the alias moves, which is exactly
+the race the lock exists to prevent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pipeline_factory.tracking.promotion_lock import promotion_lock
+from pipeline_factory.tracking.promotion_rule import CHALLENGER, CHAMPION, Decision, PromotionRule, decide
+from pipeline_factory.tracking.registry import (
+    RegisteredVersion,
+    run_metrics,
+    set_alias_on_set,
+    tag_set,
+    version_by_alias,
+)
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    decision: Decision
+    lead_model: str
+    candidate_version: str
+    previous_champion_version: str | None
+    champion_version: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.decision.as_dict(),
+            "lead_model": self.lead_model,
+            "candidate_version": self.candidate_version,
+            "previous_champion_version": self.previous_champion_version,
+            "champion_version": self.champion_version,
+        }
+
+
+def promote(
+    client: MlflowClient,
+    rule: PromotionRule,
+    candidate_run_id: str,
+    versions: Mapping[str, RegisteredVersion],
+    lead_model: str,
+    *,
+    extra_tags: Mapping[str, str] | None = None,
+    lock_timeout_seconds: float = 600.0,
+) -> PromotionResult:
+    """Decide and apply the promotion of one run's model set.
+
+    ``versions`` maps the spec's model names to their registered versions;
+    ``lead_model`` is the key whose champion the rule compares against.
+    """
+    if lead_model not in versions:
+        raise KeyError(f"lead model {lead_model!r} is not among the registered models {sorted(versions)}")
+    lead = versions[lead_model]
+    candidate_metrics = run_metrics(client, candidate_run_id)
+    with promotion_lock(lead.name, timeout_seconds=lock_timeout_seconds):
+        current = version_by_alias(client, lead.name, CHAMPION)
+        if current is not None and current.run_id == candidate_run_id:
+            # A retried task whose first attempt already promoted this run.
+            decision = Decision(
+                CHAMPION, "already the champion (promotion retried)", candidate_metrics.get(rule.metric, 0.0),
+                candidate_metrics.get(rule.metric), 0.0,
+            )
+            return PromotionResult(decision, lead_model, lead.version, current.version, current.version)
+        champion_metrics = run_metrics(client, current.run_id) if current is not None else None
+        decision = decide(rule, candidate_metrics, champion_metrics)
+        tags = {**decision.as_tags(), **(extra_tags or {})}
+        if current is not None:
+            tags["promotion.compared_to_version"] = str(current.version)
+        tag_set(client, versions, tags)
+        if decision.outcome == CHAMPION:
+            set_alias_on_set(client, versions, CHAMPION)
+            champion_version = lead.version
+        else:
+            set_alias_on_set(client, versions, CHALLENGER)
+            champion_version = current.version if current is not None else ""
+    log.info("promotion of %s v%s: %s (%s)", lead.name, lead.version, decision.outcome, decision.reason)
+    return PromotionResult(
+        decision, lead_model, lead.version, current.version if current is not None else None, champion_version
+    )
