@@ -35,6 +35,9 @@ SERVICE = "ncbi-eutils"
 #: Above this many ids a request is sent as a POST form (NCBI's advice for long id lists).
 POST_ID_THRESHOLD = 200
 
+#: Seconds one HTTP request may take (``NCBI_TIMEOUT_SECONDS`` overrides).
+HTTP_TIMEOUT_SECONDS = 30.0
+
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True, load_dtd=False)
 
 
@@ -100,7 +103,10 @@ class EutilsClient:
         self.policy = policy
         self.limiter = limiter
         self.breaker = breaker
-        timeout = policy.timeout_seconds or 60.0
+        # The policy's timeout bounds a whole task attempt; one HTTP request gets far less.
+        timeout = min(policy.timeout_seconds or HTTP_TIMEOUT_SECONDS, float(
+            os.environ.get("NCBI_TIMEOUT_SECONDS") or HTTP_TIMEOUT_SECONDS
+        ))
         self._http = http or httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
         self.stats = ClientStats()
 

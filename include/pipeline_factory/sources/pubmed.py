@@ -14,7 +14,7 @@ from typing import Any
 
 from lxml import etree
 
-from pipeline_factory.sources.eutils import EutilsClient, parse_xml
+from pipeline_factory.sources.eutils import EutilsClient, SearchResult, parse_xml
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class DateWindow:
     maxdate: str | None = None
 
 
-def search_pubmed(client: EutilsClient, term: str, window: DateWindow, max_results: int):
+def search_pubmed(client: EutilsClient, term: str, window: DateWindow, max_results: int) -> SearchResult:
     """``esearch`` on the history server; returns the SearchResult (ids limited to ``max_results``)."""
     return client.esearch(
         "pubmed",
@@ -162,29 +162,16 @@ def search_pubmed(client: EutilsClient, term: str, window: DateWindow, max_resul
     )
 
 
-def fetch_papers(
-    client: EutilsClient,
-    term: str,
-    *,
-    window: DateWindow,
-    max_results: int,
-    batch_size: int,
-    skip: Callable[[str], bool] = lambda pmid: False,
+def fetch_batches(
+    client: EutilsClient, result: SearchResult, wanted: list[str], batch_size: int
 ) -> Iterator[list[dict[str, Any]]]:
-    """Yield batches of new papers for ``term``.
+    """Yield parsed papers for ``wanted`` (a subset of ``result.ids``), ``batch_size`` per efetch.
 
-    The search runs once with ``usehistory=y``; ids already stored (``skip``)
-    are left out and the rest fetched by id in batches of ``batch_size``
-    (POST above a few hundred ids).  When nothing is skipped, the batches come
-    straight from the history server (WebEnv/query_key), as NCBI recommends.
+    When every listed id is wanted the batches come straight from the history
+    server (WebEnv/query_key, as NCBI recommends); otherwise by id, POSTed
+    when the list is long.
     """
-    result = search_pubmed(client, term, window, max_results)
-    ids = result.ids[:max_results]
-    wanted = [pmid for pmid in ids if not skip(pmid)]
-    log.info("pubmed %r: %d hits, %d listed, %d new", term, result.count, len(ids), len(wanted))
-    if not wanted:
-        return
-    from_history = len(wanted) == len(ids) and result.webenv and result.query_key
+    from_history = len(wanted) == len(result.ids) and result.webenv and result.query_key
     for start in range(0, len(wanted), batch_size):
         if from_history:
             root = client.efetch_xml(
@@ -197,3 +184,19 @@ def fetch_papers(
         else:
             root = client.efetch_xml("pubmed", ids=wanted[start : start + batch_size])
         yield parse_pubmed_xml(root)
+
+
+def fetch_papers(
+    client: EutilsClient,
+    term: str,
+    *,
+    window: DateWindow,
+    max_results: int,
+    batch_size: int,
+    skip: Callable[[str], bool] = lambda pmid: False,
+) -> Iterator[list[dict[str, Any]]]:
+    """Search once, leave out the ids ``skip`` says are stored, yield the rest in batches."""
+    result = search_pubmed(client, term, window, max_results)
+    wanted = [pmid for pmid in result.ids if not skip(pmid)]
+    log.info("pubmed %r: %d hits, %d listed, %d new", term, result.count, len(result.ids), len(wanted))
+    yield from fetch_batches(client, result, wanted, batch_size)

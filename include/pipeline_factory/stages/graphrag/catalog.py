@@ -1,0 +1,52 @@
+"""GraphRAG stage types (light: imported when specs are parsed)."""
+
+from __future__ import annotations
+
+from pipeline_factory.stages.registry import StageType
+
+_P = "pipeline_factory.stages.graphrag"
+
+STAGE_TYPES = [
+    StageType(
+        name="collect_pubmed",
+        family="graphrag",
+        params=f"{_P}.params:CollectPubmedParams",
+        impl=f"{_P}.collect:CollectPubmed",
+        description="Search PubMed per term (history server, date window since the last run), fetch new papers.",
+    ),
+    StageType(
+        name="collect_genes",
+        family="graphrag",
+        params=f"{_P}.params:CollectGenesParams",
+        impl=f"{_P}.collect:CollectGenes",
+        description="Link collected papers to NCBI Gene (elink), summarise the genes, filter by organism.",
+    ),
+    StageType(
+        name="update_graph",
+        family="graphrag",
+        params=f"{_P}.params:UpdateGraphParams",
+        impl=f"{_P}.update:UpdateGraph",
+        description="MERGE papers, authors, journals, MeSH terms and genes into Neo4j (or replace the graph).",
+    ),
+    StageType(
+        name="update_vectors",
+        family="graphrag",
+        params=f"{_P}.params:UpdateVectorsParams",
+        impl=f"{_P}.update:UpdateVectors",
+        description="Embed title + abstract per paper and upsert into Qdrant (or recreate the collection).",
+    ),
+    StageType(
+        name="consistency_check",
+        family="graphrag",
+        params=f"{_P}.params:ConsistencyCheckParams",
+        impl=f"{_P}.consistency:ConsistencyCheck",
+        description="Compare paper and gene ids across the snapshot, Neo4j and Qdrant; optionally repair.",
+    ),
+    StageType(
+        name="graphrag_report",
+        family="graphrag",
+        params=f"{_P}.params:GraphragReportParams",
+        impl=f"{_P}.summary:WriteRunSummary",
+        description="Write the run summary and, after a successful collection, move the per-term watermarks.",
+    ),
+]

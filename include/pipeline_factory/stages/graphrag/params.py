@@ -1,0 +1,69 @@
+"""Parameter models of the GraphRAG stages (pydantic only: imported at parse time)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from pipeline_factory.stages.contracts import StageParams
+
+DEFAULT_COLLECTION = "pubmed_papers"
+
+
+class CollectPubmedParams(StageParams):
+    search_terms: list[str] = Field(..., min_length=1, description="PubMed queries, one search each.")
+    max_results_per_term: int = Field(50, ge=1, le=10000, description="Newest papers kept per term.")
+    batch_size: int = Field(200, ge=1, le=10000, description="Papers per efetch request.")
+    mode: Literal["incremental", "full"] = Field(
+        "incremental", description="incremental: only papers published since the term's last successful run."
+    )
+    refresh: bool = Field(False, description="Fetch papers again even when the snapshot already has them.")
+    since: str | None = Field(None, description="Override the window start (YYYY/MM/DD) for every term.")
+
+    @field_validator("search_terms")
+    @classmethod
+    def _terms_not_blank(cls, value: list[str]) -> list[str]:
+        terms = [t.strip() for t in value]
+        if any(not t for t in terms):
+            raise ValueError("search terms must not be blank")
+        return list(dict.fromkeys(terms))
+
+
+class CollectGenesParams(StageParams):
+    papers_from: str = Field("collect_pubmed", description="The collect_pubmed stage whose papers to link.")
+    organisms: list[str] = Field(
+        default_factory=lambda: ["Homo sapiens"], description="Scientific names or taxids kept; [] keeps all."
+    )
+    batch_size: int = Field(100, ge=1, le=5000, description="Ids per elink/esummary request.")
+    refresh: bool = Field(False, description="Summarise genes again even when the snapshot has them.")
+
+
+class UpdateGraphParams(StageParams):
+    mode: Literal["merge", "replace"] = Field(
+        "merge", description="merge: this run's papers; replace: delete the graph, rebuild from the snapshot."
+    )
+    papers_from: str = "collect_pubmed"
+    genes_from: str = "collect_genes"
+    batch_size: int = Field(500, ge=1, le=50000, description="Rows per write transaction.")
+
+
+class UpdateVectorsParams(StageParams):
+    collection: str = DEFAULT_COLLECTION
+    recreate: bool = Field(False, description="Drop and recreate the collection, then load the whole snapshot.")
+    papers_from: str = "collect_pubmed"
+    batch_size: int = Field(256, ge=1, le=10000, description="Points per upsert.")
+    embed_batch_size: int = Field(64, ge=1, le=4096)
+
+
+class ConsistencyCheckParams(StageParams):
+    collection: str = DEFAULT_COLLECTION
+    repair: bool = Field(False, description="Write what is missing, remove what should not be there.")
+    batch_size: int = Field(500, ge=1, le=50000)
+    fail_on_mismatch: bool = Field(False, description="Fail the task when mismatches remain after the check.")
+
+
+class GraphragReportParams(StageParams):
+    collect_stage: str | None = Field(
+        "collect_pubmed", description="Its pending watermarks are committed (null: none to commit)."
+    )
