@@ -75,4 +75,4 @@ def test_committed_json_schemas_are_current(project_root: Path):
 
     for name, model in SCHEMAS.items():
         committed = (project_root / "config" / "schema" / name).read_text()
-        assert committed == schema_text(model), f"config/schema/{name} is stale: run `python -m pipeline_factory schema`"
+        assert committed == schema_text(model), f"config/schema/{name} is stale: run `make schema`"
