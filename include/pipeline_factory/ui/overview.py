@@ -1,0 +1,362 @@
+"""What the Pipelines view shows, gathered from the stores as plain JSON-safe dicts.
+
+Each ``*_overview`` function is one section of the page.  A section whose
+store is missing, unreachable or not created yet answers ``available: False``
+with the reason instead of raising: the view must keep working on a laptop
+with nothing but the ledger, and in a deployment where MLflow is down.
+
+Reads only: nothing here creates tables or changes rows, so opening the view
+never migrates a database behind the owners' backs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pipeline_factory import settings
+
+log = logging.getLogger(__name__)
+
+#: Job rows shown per state table; the counts are always complete.
+JOB_LIMIT = 200
+REPORT_LIMIT = 20
+#: Reports at most this big are inlined (text) in the listing.
+REPORT_PREVIEW_BYTES = 4096
+REPORT_SUFFIXES = (".json", ".md", ".txt", ".html", ".csv")
+TRAINING_STAGE_TYPES = ("register", "promote")
+
+
+def section(name: str, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run one section's reader; any failure becomes ``available: False`` with its reason."""
+    try:
+        result = build()
+    except Exception as exc:  # one broken store must not take the page down
+        log.warning("pipelines view: section %s unavailable: %s", name, exc, exc_info=True)
+        return {"available": False, "reason": f"{type(exc).__name__}: {exc}"}
+    result.setdefault("available", True)
+    return result
+
+
+def _utc(value: Any) -> datetime | None:
+    """Database timestamps as aware UTC (SQLite hands back naive ones, or strings)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, UTC)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _iso(value: Any) -> str | None:
+    moment = _utc(value)
+    return moment.isoformat() if moment else None
+
+
+# -- pipelines ------------------------------------------------------------------
+
+
+def pipelines_overview() -> dict[str, Any]:
+    """Every spec as the factory renders it: the stage graph and each stage's policy."""
+    from pipeline_factory.spec.checks import upstream_of
+    from pipeline_factory.spec.loader import load_specs
+    from pipeline_factory.stages.registry import default_registry
+
+    registry = default_registry()
+    specs = load_specs()
+    rendered = _rendered_tasks(specs)
+    pipelines = []
+    for name, loaded in sorted(specs.specs.items()):
+        spec = loaded.spec
+        upstream = upstream_of(spec)
+        tasks = rendered.get(name, {})
+        stages = []
+        for stage in spec.stages:
+            policy_name = stage.policy or spec.default_policy
+            compute = stage.compute or (registry.get(stage.type).default_compute if stage.type in registry else "cpu")
+            task = tasks.get(stage.name, {})
+            stages.append(
+                {
+                    "name": stage.name,
+                    "type": stage.type,
+                    "compute": compute,
+                    "upstream": upstream[stage.name],
+                    "policy": policy_name,
+                    "operator": task.get("operator", "").rsplit(".", 1)[-1] or None,
+                    "retries": task.get("retries"),
+                    "timeout_seconds": task.get("timeout_seconds", stage.timeout),
+                    "pool": task.get("pool", stage.pool),
+                    "condition": stage.condition.model_dump() if stage.condition else None,
+                }
+            )
+        used = sorted({s["policy"] for s in stages})
+        pipelines.append(
+            {
+                "name": name,
+                "file": loaded.display,
+                "description": spec.description,
+                "owner": spec.owner,
+                "tags": spec.tags,
+                "schedule": spec.schedule,
+                "default_policy": spec.default_policy,
+                "training": any(s.type in TRAINING_STAGE_TYPES for s in spec.stages),
+                "stages": stages,
+                "policies": {
+                    p: specs.policies[p].model_dump(mode="json") for p in used if p in specs.policies
+                },
+            }
+        )
+    problems = [
+        {"file": p.file, "line": p.line, "column": p.column, "path": p.path, "message": p.message}
+        for p in specs.problems
+    ]
+    return {"runtime_profile": specs.profile_name, "pipelines": pipelines, "problems": problems}
+
+
+def _rendered_tasks(specs: Any) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per pipeline, the built operators (class, retries, timeout); empty when the factory cannot build."""
+    try:
+        from pipeline_factory.factory.builder import build_dag
+        from pipeline_factory.factory.describe import describe_task
+    except ImportError:
+        return {}
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, loaded in specs.specs.items():
+        try:
+            dag = build_dag(loaded, policies=specs.policies, profile_name=specs.profile_name, profile=specs.profile)
+        except Exception:
+            log.warning("pipelines view: could not build %s", name, exc_info=True)
+            continue
+        out[name] = {task.task_id: describe_task(task) for task in dag.tasks}
+    return out
+
+
+# -- the job ledger -------------------------------------------------------------
+
+
+@cache
+def _engine(url: str) -> Any:
+    from sqlalchemy import create_engine
+
+    if url.startswith("sqlite"):
+        return create_engine(url, connect_args={"timeout": 5})
+    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+
+
+def _reflect(engine: Any, name: str) -> Any | None:
+    from sqlalchemy import MetaData, Table, inspect
+
+    if not inspect(engine).has_table(name):
+        return None
+    return Table(name, MetaData(), autoload_with=engine)
+
+
+def ledger_overview(url: str | None = None, *, now: datetime | None = None) -> dict[str, Any]:
+    """Jobs by state, gated jobs with how long they have waited, failed jobs with their errors."""
+    from sqlalchemy import func, select
+
+    url = url or settings.ledger_database_url()
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return {"available": False, "reason": "no ledger database yet (no document pipeline has run)"}
+    engine = _engine(url)
+    jobs = _reflect(engine, "jobs")
+    if jobs is None:
+        return {"available": False, "reason": "the ledger database has no jobs table yet"}
+    now = now or datetime.now(UTC)
+    with engine.connect() as connection:
+        counts = dict(connection.execute(select(jobs.c.state, func.count()).group_by(jobs.c.state)).all())
+        gated = connection.execute(
+            select(jobs).where(jobs.c.state == "gated").order_by(jobs.c.updated_at).limit(JOB_LIMIT)
+        ).mappings().all()
+        failed = connection.execute(
+            select(jobs).where(jobs.c.state == "failed").order_by(jobs.c.updated_at.desc()).limit(JOB_LIMIT)
+        ).mappings().all()
+        recent = connection.execute(
+            select(jobs).order_by(jobs.c.updated_at.desc()).limit(50)
+        ).mappings().all()
+
+    def row(job: Any) -> dict[str, Any]:
+        return {
+            "job_id": job["job_id"],
+            "pipeline": job["pipeline"],
+            "doc_id": job["doc_id"],
+            "state": job["state"],
+            "stage": job.get("current_stage"),
+            "dag_run_id": job.get("dag_run_id"),
+            "attempts": job.get("attempts"),
+            "updated_at": _iso(job["updated_at"]),
+        }
+
+    gated_rows = []
+    for job in gated:
+        since = _utc(job["updated_at"])
+        waited = max(0.0, (now - since).total_seconds()) if since else None
+        flags = {k: job[k] for k in ("pdf_downloaded", "pdf_ir_ready") if k in job}
+        gated_rows.append({**row(job), "gated_since": _iso(since), "waited_seconds": waited, **flags})
+    return {
+        "counts": {state: int(n) for state, n in sorted(counts.items())},
+        "total": int(sum(counts.values())),
+        "gated": gated_rows,
+        "failed": [{**row(job), "error": job.get("error")} for job in failed],
+        "recent": [row(job) for job in recent],
+    }
+
+
+# -- circuit breakers -----------------------------------------------------------
+
+BREAKER_NAMESPACE = "pipeline_factory:breaker:"
+
+
+def breakers_overview(*, redis_url: str | None = None, ledger_url: str | None = None) -> dict[str, Any]:
+    """Every shared breaker's state, from wherever ``resilience.breaker`` keeps it."""
+    redis_url = redis_url if redis_url is not None else os.environ.get("PIPELINE_REDIS_URL")
+    if redis_url:
+        return {"store": "redis", "breakers": _redis_breakers(redis_url)}
+    url = ledger_url or settings.ledger_database_url()
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return {"store": "ledger", "breakers": []}
+    table = _reflect(_engine(url), "circuit_breakers")
+    if table is None:
+        return {"store": "ledger", "breakers": []}
+    from sqlalchemy import select
+
+    with _engine(url).connect() as connection:
+        rows = connection.execute(select(table).order_by(table.c.name)).mappings().all()
+    return {
+        "store": "ledger",
+        "breakers": [
+            {
+                "name": r["name"],
+                "state": r["state"],
+                "fail_counter": r["fail_counter"],
+                "opened_at": _iso(r.get("opened_at")),
+                "updated_at": _iso(r.get("updated_at")),
+            }
+            for r in rows
+        ],
+    }
+
+
+def _redis_breakers(url: str) -> list[dict[str, Any]]:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3, decode_responses=True)
+    breakers = []
+    for key in sorted(client.scan_iter(match=f"{BREAKER_NAMESPACE}*:pybreaker:state")):
+        name = key.removeprefix(BREAKER_NAMESPACE).removesuffix(":pybreaker:state")
+        prefix = f"{BREAKER_NAMESPACE}{name}:pybreaker:"
+        state, fails, opened = client.mget(prefix + "state", prefix + "fail_counter", prefix + "opened_at")
+        breakers.append(
+            {
+                "name": name,
+                "state": state,
+                "fail_counter": int(fails or 0),
+                "opened_at": _iso(float(opened)) if opened else None,
+                "updated_at": None,
+            }
+        )
+    return breakers
+
+
+# -- reports --------------------------------------------------------------------
+
+
+def reports_overview(folder: Path | None = None) -> dict[str, Any]:
+    """The newest run reports under ``<data dir>/reports/``, small text ones inlined."""
+    folder = folder or settings.reports_dir()
+    if not folder.is_dir():
+        return {"folder": str(folder), "reports": []}
+    files = [p for p in folder.rglob("*") if p.is_file() and p.suffix in REPORT_SUFFIXES]
+    files.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    reports = []
+    for path in files[:REPORT_LIMIT]:
+        stat = path.stat()
+        relative = path.relative_to(folder).as_posix()
+        entry: dict[str, Any] = {
+            "path": relative,
+            "pipeline": relative.split("/", 1)[0] if "/" in relative else None,
+            "size": stat.st_size,
+            "modified": datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(),
+        }
+        if stat.st_size <= REPORT_PREVIEW_BYTES and path.suffix != ".html":
+            entry["preview"] = path.read_text(errors="replace")
+        reports.append(entry)
+    return {"folder": str(folder), "reports": reports}
+
+
+def report_file(relative: str, folder: Path | None = None) -> Path:
+    """A report's path, refusing anything outside the reports folder."""
+    folder = (folder or settings.reports_dir()).resolve()
+    path = (folder / relative).resolve()
+    if not path.is_relative_to(folder) or not path.is_file():
+        raise FileNotFoundError(relative)
+    return path
+
+
+# -- models ---------------------------------------------------------------------
+
+
+def models_overview(pipelines: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """For training pipelines: each registered model's champion and challenger, metrics and MLflow links."""
+    if pipelines is None:
+        pipelines = pipelines_overview()["pipelines"]
+    training = [p for p in pipelines if p.get("training")]
+    if not training:
+        return {"models": [], "reason": "no training pipeline"}
+    from mlflow import MlflowClient
+
+    from pipeline_factory.tracking.mlflow_config import tracking_uri, ui_base_url
+
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        # Opening it would create and migrate a new MLflow database.
+        return {"tracking_uri": uri, "models": [], "reason": "no MLflow database yet (no training run)"}
+    client = MlflowClient(tracking_uri=uri)
+    ui = ui_base_url()
+    models = []
+    for pipeline in training:
+        prefix = f"{pipeline['name']}."
+        for registered in client.search_registered_models(filter_string=f"name LIKE '{prefix}%'"):
+            aliases = dict(getattr(registered, "aliases", {}) or {})
+            entry: dict[str, Any] = {
+                "pipeline": pipeline["name"],
+                "model": registered.name,
+                "link": f"{ui}/#/models/{registered.name}",
+            }
+            for alias in ("champion", "challenger"):
+                version = aliases.get(alias)
+                entry[alias] = _model_version(client, ui, registered.name, version) if version else None
+            models.append(entry)
+    return {"tracking_uri": uri, "models": models}
+
+
+def _model_version(client: Any, ui: str, name: str, version: str) -> dict[str, Any]:
+    detail = client.get_model_version(name, str(version))
+    run = client.get_run(detail.run_id) if detail.run_id else None
+    experiment = run.info.experiment_id if run else None
+    return {
+        "version": str(version),
+        "run_id": detail.run_id,
+        "metrics": dict(run.data.metrics) if run else {},
+        "link": f"{ui}/#/models/{name}/versions/{version}",
+        "run_link": f"{ui}/#/experiments/{experiment}/runs/{detail.run_id}" if run else None,
+    }
+
+
+def overview() -> dict[str, Any]:
+    """Every section at once (the page fetches them one by one)."""
+    pipelines = section("pipelines", pipelines_overview)
+    return {
+        "generated_at": datetime.now(UTC).isoformat(),
+        "pipelines": pipelines,
+        "ledger": section("ledger", ledger_overview),
+        "breakers": section("breakers", breakers_overview),
+        "reports": section("reports", reports_overview),
+        "models": section("models", lambda: models_overview(pipelines.get("pipelines", []))),
+    }
