@@ -232,6 +232,8 @@ class EutilsHandler(BaseHTTPRequestHandler):
         if fault is not None:
             with state.lock:
                 state.counters[f"fault_{fault.kind}"] += 1
+            if fault.kind == "status" and fault.status == 429:
+                return self._json(429, {"error": "API rate limit exceeded", "count": str(recent)}, {"Retry-After": "1"})
             if fault.kind == "status":
                 return self._send(fault.status, b"<html><body>Service unavailable</body></html>", "text/html")
             if fault.kind == "drop":
