@@ -53,16 +53,16 @@ def add_ledger_commands(subparsers: argparse._SubParsersAction) -> argparse.Argu
     listing.add_argument("--pipeline", help="only jobs of this pipeline")
     listing.add_argument("--limit", type=int, default=200)
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    listing.set_defaults(handler=_list)
+    listing.set_defaults(ledger_handler=_list)
 
     show = commands.add_parser("show", help="show one job and its events")
     show.add_argument("job")
-    show.set_defaults(handler=_show)
+    show.set_defaults(ledger_handler=_show)
 
     mark = commands.add_parser("mark", help="set fields on a job: FIELD=VALUE ...")
     mark.add_argument("job")
     mark.add_argument("assignments", nargs="+", metavar="FIELD=VALUE")
-    mark.set_defaults(handler=_mark)
+    mark.set_defaults(ledger_handler=_mark)
     return ledger
 
 
@@ -70,7 +70,7 @@ def run_ledger_command(args: argparse.Namespace) -> int:
     from pipeline_factory.stores.ledger import Ledger
 
     try:
-        return args.handler(Ledger.from_env(), args)
+        return args.ledger_handler(Ledger.from_env(), args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -138,12 +138,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Stand-alone entry point: ``python -m pipeline_factory.ledger_cli list|show|mark``."""
     parser = argparse.ArgumentParser(prog="pipeline_factory.ledger_cli", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
-    add_ledger_commands(subparsers)
+    add_ledger_commands(subparsers).set_defaults(handler=run_ledger_command)
     arguments = list(sys.argv[1:] if argv is None else argv)
     if not arguments or arguments[0] != "ledger":
         arguments = ["ledger", *arguments]
     args = parser.parse_args(arguments)
-    return run_ledger_command(args)
+    return args.handler(args)
 
 
 if __name__ == "__main__":

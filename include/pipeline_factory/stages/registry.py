@@ -23,7 +23,7 @@ from typing import Literal
 from pipeline_factory.stages.contracts import Stage, StageParams
 
 #: Families shipped with the project, in the order they are listed to authors.
-BUILTIN_FAMILIES: tuple[str, ...] = ("control", "generic", "ml", "graphrag")
+BUILTIN_FAMILIES: tuple[str, ...] = ("control", "documents", "generic", "ml", "graphrag")
 
 ENTRY_POINT_GROUP = "pipeline_factory.stages"
 

@@ -1,0 +1,211 @@
+"""``download_pdf``: fetch each job's PDF politely and hand the job to the converter.
+
+Polite: one shared rate limiter per host group, in-task retries of transient
+failures (429, 5xx, resets, truncated bodies) that honour ``Retry-After``,
+both from the stage's policy (``polite-api``).  Careful: a response must say
+it is a PDF, stay under the size limit, arrive whole (``Content-Length``),
+start with ``%PDF-``, end with ``%%EOF`` and match the record's checksum when
+it has one.  A PDF that fails any check fails its job with the reason; the
+other jobs go on.  Files are stored by content hash under the data dir, so a
+rerun downloads nothing it already has on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline_factory import settings
+from pipeline_factory.exceptions import ExternalServiceError, StageError, StageSkipped, TransientServiceError
+from pipeline_factory.resilience.policy import Policy
+from pipeline_factory.resilience.retry import call_with_retry
+from pipeline_factory.stages.contracts import StageContext, StageResult
+from pipeline_factory.stages.documents import jobs
+from pipeline_factory.stages.documents.params import DownloadPdfParams
+from pipeline_factory.stages.documents.records import DOCUMENTS_FILE, data_relative, project_path, read_jsonl
+
+NO_RETRY = Policy(
+    name="no-retry", max_attempts=1, backoff_strategy="none", backoff_initial_seconds=0, backoff_max_seconds=0
+)
+
+
+class BadPdf(ExternalServiceError):
+    """The response is not an acceptable PDF; retrying will not help."""
+
+
+@dataclass
+class Downloaded:
+    path: Path
+    sha256: str
+    size: int
+
+
+def pdf_store() -> Path:
+    return settings.data_dir() / "documents" / "pdfs"
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from datetime import UTC, datetime
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+        except (TypeError, ValueError):
+            return None
+
+
+def fetch_pdf(client: Any, url: str, params: DownloadPdfParams, expected_sha256: str | None = None) -> Downloaded:
+    """One attempt: stream the body to a temporary file, checking as it arrives."""
+    import httpx
+
+    store = pdf_store()
+    store.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    size = 0
+    with tempfile.NamedTemporaryFile(dir=store, suffix=".part", delete=False) as handle:
+        tmp = Path(handle.name)
+        try:
+            with client.stream("GET", url) as response:
+                status = response.status_code
+                if status == 429 or status >= 500:
+                    raise TransientServiceError(
+                        f"HTTP {status}",
+                        service="pdf",
+                        status=status,
+                        retry_after=_retry_after(response.headers.get("Retry-After")),
+                    )
+                if status >= 400:
+                    raise BadPdf(f"HTTP {status}", service="pdf", status=status)
+                content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+                if content_type not in params.allowed_content_types:
+                    raise BadPdf(f"not a PDF: Content-Type is {content_type or 'missing'!r}", service="pdf")
+                declared = response.headers.get("Content-Length")
+                if declared and declared.isdigit() and int(declared) > params.max_bytes:
+                    raise BadPdf(f"too large: {int(declared)} bytes > limit {params.max_bytes}", service="pdf")
+                for block in response.iter_bytes(64 * 1024):
+                    size += len(block)
+                    if size > params.max_bytes:
+                        raise BadPdf(f"too large: more than {params.max_bytes} bytes", service="pdf")
+                    digest.update(block)
+                    handle.write(block)
+                if declared and declared.isdigit() and size != int(declared):
+                    raise TransientServiceError(f"truncated body: {size} of {declared} bytes", service="pdf")
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            tmp.unlink(missing_ok=True)
+            raise TransientServiceError(f"{type(exc).__name__}: {exc or 'connection failed'}", service="pdf") from exc
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    try:
+        check_pdf_bytes(tmp, size)
+        sha256 = digest.hexdigest()
+        if expected_sha256 and sha256 != expected_sha256.lower():
+            raise BadPdf(f"checksum mismatch: sha256 {sha256[:12]}... != expected {expected_sha256[:12]}...")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    final = store / f"{sha256}.pdf"
+    tmp.replace(final)
+    return Downloaded(final, sha256, size)
+
+
+def copy_local_pdf(url: str, params: DownloadPdfParams, expected_sha256: str | None = None) -> Downloaded:
+    """``file:PATH`` sources (a local mirror; relative paths: to the project root) get the same checks."""
+    source = project_path(url.removeprefix("file://").removeprefix("file:"))
+    if not source.is_file():
+        raise BadPdf(f"no such file: {source}")
+    size = source.stat().st_size
+    if size > params.max_bytes:
+        raise BadPdf(f"too large: {size} bytes > limit {params.max_bytes}")
+    check_pdf_bytes(source, size)
+    data = source.read_bytes()
+    sha256 = hashlib.sha256(data).hexdigest()
+    if expected_sha256 and sha256 != expected_sha256.lower():
+        raise BadPdf(f"checksum mismatch: sha256 {sha256[:12]}... != expected {expected_sha256[:12]}...")
+    store = pdf_store()
+    store.mkdir(parents=True, exist_ok=True)
+    final = store / f"{sha256}.pdf"
+    if not final.exists():
+        tmp = final.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(final)
+    return Downloaded(final, sha256, size)
+
+
+def check_pdf_bytes(path: Path, size: int) -> None:
+    """A PDF starts with ``%PDF-`` and (a complete one) has ``%%EOF`` in its last kilobyte."""
+    with path.open("rb") as handle:
+        head = handle.read(5)
+        handle.seek(max(0, size - 1024))
+        tail = handle.read()
+    if head != b"%PDF-":
+        raise BadPdf("not a PDF: the body does not start with %PDF-")
+    if b"%%EOF" not in tail:
+        raise BadPdf("truncated PDF: no %%EOF trailer")
+
+
+class DownloadPdf:
+    def run(self, ctx: StageContext, params: DownloadPdfParams) -> StageResult:
+        import httpx
+
+        from pipeline_factory.resilience.ratelimit import shared_rate_limiter
+
+        policy = ctx.policy or NO_RETRY
+        limiter = (
+            shared_rate_limiter(params.rate_limiter, policy.rate_limit_per_second)
+            if policy.rate_limit_per_second
+            else None
+        )
+        with jobs.stage_events(ctx) as summary:
+            live = jobs.live_jobs(ctx)
+            records = [r for r in read_jsonl(ctx.run_dir / "ingest" / DOCUMENTS_FILE) if r["job_id"] in live]
+            if not records:
+                raise StageSkipped("no live jobs to download")
+            downloaded: list[str] = []
+            failures: dict[str, str] = {}
+            headers = {"User-Agent": params.user_agent, "Accept": "application/pdf"}
+            with httpx.Client(timeout=params.timeout_seconds, follow_redirects=True, headers=headers) as client:
+                for record in records:
+                    job_id, url = record["job_id"], record.get("pdf_url")
+                    if not url:
+                        failures[job_id] = "the record has no pdf_url"
+                        jobs.fail_job(ctx, job_id, failures[job_id])
+                        continue
+
+                    def attempt(url: str = url, expected: str | None = record.get("pdf_sha256")) -> Downloaded:
+                        if url.startswith("file:"):
+                            return copy_local_pdf(url, params, expected)
+                        if limiter is not None:
+                            limiter.acquire()
+                        return fetch_pdf(client, url, params, expected)
+
+                    try:
+                        result = call_with_retry(policy, attempt, what=f"GET {url}")
+                    except ExternalServiceError as exc:
+                        failures[job_id] = f"{url}: {exc}"
+                        jobs.fail_job(ctx, job_id, failures[job_id])
+                        continue
+                    jobs.ledger().mark(
+                        job_id,
+                        only_if_state=("pending", "running", "gated"),
+                        state="gated",
+                        current_stage=ctx.stage,
+                        pdf_downloaded=True,
+                        pdf_ir_ready=False,
+                        pdf_path=data_relative(result.path),
+                        pdf_sha256=result.sha256,
+                    )
+                    downloaded.append(job_id)
+                    ctx.log.info("%s: %d bytes, sha256 %s", url, result.size, result.sha256[:12])
+            summary.update(downloaded=len(downloaded), failed=len(failures))
+            if not downloaded:
+                raise StageError(f"no PDF could be downloaded: {'; '.join(sorted(failures.values())[:5])}")
+        return {"downloaded": len(downloaded), "failed": len(failures), "failures": failures}
