@@ -84,3 +84,29 @@ bench-parse: bench-deps
 
 clean:
 	rm -rf $(AIRFLOW_HOME) $(PIPELINE_DATA_DIR) .pytest_cache
+
+# --- Deployment files and the Pipelines view (docs/deploy.md) -------------------
+# Debian's Chromium for the browser test of the Pipelines view; `make test` and
+# `make test-e2e` pull it in through the extra prerequisite below.
+BROWSER_PACKAGES ?= chromium chromium-driver
+
+.PHONY: browser-deps compose-validate test-ui
+
+browser-deps:
+	@need=""; \
+	for pkg in $(BROWSER_PACKAGES); do dpkg -s $$pkg >/dev/null 2>&1 || need="$$need $$pkg"; done; \
+	if [ -n "$$need" ]; then \
+		echo "installing:$$need"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$need >/dev/null; \
+	fi
+
+test test-e2e: browser-deps
+
+# The offline checks of Dockerfile, docker-compose.yaml, Helm values and RBAC.
+compose-validate: venv
+	$(PYTEST) -q tests/unit/deploy
+
+# The view's unit tests, then the real api-server and headless Chromium.
+test-ui: venv browser-deps
+	$(PYTEST) -q tests/unit/ui tests/e2e/test_ui_view.py --timeout 300

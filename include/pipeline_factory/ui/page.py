@@ -92,7 +92,7 @@ function duration(seconds) {
 function when(iso) { return iso ? new Date(iso).toLocaleString() : ""; }
 function fill(id, content) {
   const body = document.querySelector("#" + id + " .body");
-  body.replaceChildren(...[content].flat());
+  body.replaceChildren(...[content].flat(Infinity));
 }
 function unavailable(data) { return el("p", {class: "unavailable"}, "Not available: " + (data.reason || "unknown")); }
 
