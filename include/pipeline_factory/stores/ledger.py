@@ -378,7 +378,10 @@ class Ledger:
         ``running`` in ``stage`` for longer than ``stale_after_seconds`` (a
         converter that died) can be taken again.
         """
-        conditions = [getattr(Job, name) == value for name, value in self._checked(dict(where)).items()]
+        unknown = set(where) - MARKABLE_FIELDS - {"pipeline", "job_id"}
+        if unknown:
+            raise ValueError(f"claim cannot filter on {sorted(unknown)}")
+        conditions = [getattr(Job, name) == value for name, value in where.items()]
         candidates = select(Job.job_id, Job.version).where(*conditions, Job.state != "failed")
         if stale_after_seconds is None:
             candidates = candidates.where(Job.state != "running")
