@@ -48,7 +48,9 @@ class Embedder:
         self._model = model
         self.name = name
         self.device = device
-        dim = getattr(model, "get_sentence_embedding_dimension", None)
+        dim = getattr(model, "get_embedding_dimension", None) or getattr(
+            model, "get_sentence_embedding_dimension", None
+        )
         self.dimension: int = int(dim()) if dim else len(model.encode(["x"])[0])
 
     def encode(self, texts: list[str], batch_size: int = 64) -> list[list[float]]:
