@@ -50,3 +50,50 @@ def add_jobs():
         return ids
 
     return add
+
+
+@pytest.fixture
+def stage_ctx(tmp_path, monkeypatch, ledger):
+    """``stage_ctx(stage, pipeline=..., run_id=...)``: a StageContext on a private data dir and ledger."""
+    from pipeline_factory.stages.contracts import StageContext
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("PIPELINE_DATA_DIR", str(data))
+
+    def make(stage: str, pipeline: str = "docs_auto", run_id: str = "manual__1", policy=None) -> StageContext:
+        return StageContext(
+            pipeline=pipeline,
+            stage=stage,
+            run_id=run_id,
+            run_dir=data / "runs" / pipeline / run_id,
+            data_dir=data,
+            policy=policy,
+        )
+
+    return make
+
+
+@pytest.fixture
+def make_pdf():
+    """``make_pdf(title, [(heading, text), ...]) -> bytes``: a real PDF, one section a page (fpdf2)."""
+
+    def make(title: str, sections: list[tuple[str, str]], *, blank: bool = False) -> bytes:
+        from fpdf import FPDF
+
+        pdf = FPDF()
+        pdf.set_title(title)
+        if blank:
+            pdf.add_page()
+            return bytes(pdf.output())
+        for number, (heading, text) in enumerate(sections):
+            pdf.add_page()
+            if number == 0:
+                pdf.set_font("Helvetica", "B", 16)
+                pdf.multi_cell(0, 10, title, new_x="LMARGIN", new_y="NEXT")
+            pdf.set_font("Helvetica", "B", 13)
+            pdf.multi_cell(0, 9, heading, new_x="LMARGIN", new_y="NEXT")
+            pdf.set_font("Helvetica", size=11)
+            pdf.multi_cell(0, 6, text, new_x="LMARGIN", new_y="NEXT")
+        return bytes(pdf.output())
+
+    return make
