@@ -67,7 +67,7 @@ def test_the_stack_has_airflow_3_services_and_the_stores(compose: dict[str, Any]
 
 
 def test_every_long_running_service_has_a_healthcheck(compose: dict[str, Any]) -> None:
-    one_shot = {"airflow-init", "airflow-cli", "stage-runner"}
+    one_shot = {"airflow-init", "airflow-pools", "airflow-cli", "stage-runner"}
     missing = [
         name
         for name, service in compose["services"].items()
@@ -81,7 +81,7 @@ def test_dependencies_name_existing_services_and_wait_for_health(compose: dict[s
     for name, service in services.items():
         for dependency, rule in (service.get("depends_on") or {}).items():
             assert dependency in services, f"{name} depends on unknown {dependency}"
-            if dependency == "airflow-init":
+            if dependency in ("airflow-init", "airflow-pools"):
                 assert rule["condition"] == "service_completed_successfully"
             elif "healthcheck" in services[dependency]:
                 assert rule["condition"] == "service_healthy", f"{name} -> {dependency}"
@@ -120,6 +120,26 @@ def test_the_docker_profile_finds_the_workspace_volume_by_name(
     docker = runtime_profiles["docker"]
     assert compose["volumes"]["pipeline-data"]["name"] == docker["workspace_volume"]
     assert docker["data_dir"] == compose["services"]["airflow-worker"]["environment"]["PIPELINE_DATA_DIR"]
+
+
+def test_init_prepares_every_volume_the_non_root_services_write(compose: dict[str, Any]) -> None:
+    init = compose["services"]["airflow-init"]
+    script = init["command"][1]
+    assert init["user"] == "0:0"
+    for mount in init["volumes"]:
+        volume, target = mount.split(":")[:2]
+        assert target in script, f"airflow-init does not chown {volume}"
+    assert "mlflow-artifacts:/mlflow/artifacts" in init["volumes"]
+    assert compose["services"]["mlflow"]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+
+
+def test_pools_named_by_specs_are_imported_before_the_scheduler_starts(compose: dict[str, Any]) -> None:
+    pools = compose["services"]["airflow-pools"]
+    assert "python -m pipeline_factory pools" in pools["command"][1]
+    assert "airflow pools import" in pools["command"][1]
+    assert compose["services"]["airflow-scheduler"]["depends_on"]["airflow-pools"] == {
+        "condition": "service_completed_successfully"
+    }
 
 
 def test_env_example_covers_every_variable_the_compose_file_references(
