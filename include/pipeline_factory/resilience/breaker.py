@@ -149,6 +149,29 @@ class _Recorder(pybreaker.CircuitBreakerListener):
         log.warning("circuit breaker %s: %s -> %s", cb.name, old, new_state.name)
 
 
+class _SharedStateBreaker(pybreaker.CircuitBreaker):
+    """Adopts a state another process set without re-running that transition's side effects.
+
+    pybreaker re-creates the state object with ``notify=True`` when it notices a
+    change in storage, which resets the shared counters: a process that merely
+    noticed "half-open" would wipe the successes counted by the process that
+    made the trial calls, and the breaker would never close.
+    """
+
+    @property
+    def state(self):  # type: ignore[override]
+        stored = self.current_state
+        if stored != self._state.name:
+            with self._lock:
+                self._state = self._create_new_state(stored, prev_state=self._state, notify=False)
+        return self._state
+
+    @state.setter
+    def state(self, state_str: str) -> None:
+        with self._lock:
+            self._state = self._create_new_state(state_str, prev_state=self._state, notify=True)
+
+
 class SharedBreaker:
     """A pybreaker breaker on shared storage, raising :class:`CircuitOpenError` when open."""
 
@@ -156,7 +179,7 @@ class SharedBreaker:
         self.name = name
         self.policy = policy
         self.stats = BreakerStats()
-        self._breaker = pybreaker.CircuitBreaker(
+        self._breaker = _SharedStateBreaker(
             fail_max=policy.failure_threshold,
             reset_timeout=policy.reset_timeout_seconds,
             success_threshold=policy.success_threshold,
