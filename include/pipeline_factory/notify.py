@@ -155,13 +155,17 @@ def _describe_run(context: Mapping[str, Any], outcome: str) -> tuple[str, str, d
     if reason:
         lines.append(f"Reason: {reason}")
     failed: list[str] = []
+    relevant = context.get("ti") or context.get("task_instance")
+    if relevant is not None and outcome == "failed" and getattr(relevant, "task_id", None):
+        failed.append(str(relevant.task_id))
     try:
         for ti in dag_run.get_task_instances(state=["failed", "upstream_failed"]):  # type: ignore[union-attr]
-            failed.append(f"{ti.task_id} ({ti.state})")
+            if ti.task_id not in failed:
+                failed.append(f"{ti.task_id} ({ti.state})")
     except Exception:
         log.debug("could not list the run's task instances", exc_info=True)
     if failed:
-        lines.append("Failed tasks: " + ", ".join(failed))
+        lines.append("Failed task(s): " + ", ".join(failed))
     exception = context.get("exception")
     if exception:
         lines.append(f"Error: {exception}")

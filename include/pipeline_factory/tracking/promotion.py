@@ -73,7 +73,7 @@ def promote(
                 CHAMPION, "already the champion (promotion retried)", candidate_metrics.get(rule.metric, 0.0),
                 candidate_metrics.get(rule.metric), 0.0,
             )
-            return PromotionResult(decision, lead_model, lead.version, current.version, current.version)
+            return PromotionResult(decision, lead_model, lead.version, str(current.version), str(current.version))
         champion_metrics = run_metrics(client, current.run_id) if current is not None else None
         decision = decide(rule, candidate_metrics, champion_metrics)
         tags = {**decision.as_tags(), **(extra_tags or {})}
@@ -85,8 +85,8 @@ def promote(
             champion_version = lead.version
         else:
             set_alias_on_set(client, versions, CHALLENGER)
-            champion_version = current.version if current is not None else ""
+            champion_version = str(current.version) if current is not None else ""
     log.info("promotion of %s v%s: %s (%s)", lead.name, lead.version, decision.outcome, decision.reason)
     return PromotionResult(
-        decision, lead_model, lead.version, current.version if current is not None else None, champion_version
+        decision, lead_model, lead.version, str(current.version) if current is not None else None, champion_version
     )

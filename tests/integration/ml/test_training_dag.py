@@ -1,0 +1,119 @@
+"""The training pipeline under ``dag.test()``: real Airflow, real MLflow (SQLite), real SMTP."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+PIPELINE = "ml_test"
+LEAD = f"{PIPELINE}.diagnosis_lgbm"
+ALL_MODELS = ["diagnosis_lgbm", "diagnosis_xgb", "size_lgbm_mean_radius", "size_lgbm_mean_perimeter",
+              "size_lgbm_mean_area"]
+
+
+def _dag(config: Path, spec: str):
+    from airflow.dag_processing.dagbag import DagBag
+
+    (config / "pipelines" / f"{PIPELINE}.yaml").write_text(spec)
+    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    assert PIPELINE in bag.dag_ids, bag.import_errors
+    return bag.get_dag(PIPELINE)
+
+
+def _result(run, stage: str) -> dict:
+    from pipeline_factory.workspace import run_dir
+
+    return json.loads((run_dir(PIPELINE, run.run_id) / stage / "result.json").read_text())
+
+
+def _client():
+    from pipeline_factory.tracking.mlflow_config import configure
+
+    return configure()
+
+
+def test_incremental_runs_promote_only_a_better_model(dag_runner, airflow_db, config_copy, ml_data_dir,
+                                                      mailbox, ml_spec, add_batches):
+    dag = _dag(config_copy, ml_spec())
+
+    # Run 1: the first two batches; no champion yet -> version 1 becomes champion.
+    add_batches(ml_data_dir, "1-2")
+    run1 = dag_runner.run(dag)
+    assert run1.state == "success", dag_runner.states(run1)
+    client = _client()
+    for model in ALL_MODELS:
+        assert str(client.get_model_version_by_alias(f"{PIPELINE}.{model}", "champion").version) == "1"
+    v1 = client.get_model_version(LEAD, "1")
+    assert v1.tags["promotion.decision"] == "champion"
+    assert v1.tags["promotion.reason"].startswith("no champion yet")
+    evaluated1 = _result(run1, "evaluate")
+    assert _result(run1, "fetch_data")["rows_added"] == 190
+
+    # The summary mail carries the data, the metrics, the decision and the MLflow link.
+    [mail] = mailbox.wait_for(1)
+    body = mailbox.text(mail)
+    assert "champion" in mail["Subject"]
+    assert mailbox.envelopes[0][1] == ["ml-team@example.org"]
+    assert "rows added" in body and "190" in body
+    assert f"{evaluated1['metrics']['macro_f1']:.4f}" in body
+    assert f"{evaluated1['metrics']['component_avg_r2']:.4f}" in body
+    assert _result(run1, "register")["run_url"] in body
+
+    # Run 2: nothing new -> fetch_data and everything after it are skipped, not failed.
+    run2 = dag_runner.run(dag)
+    states = dag_runner.states(run2)
+    assert run2.state == "success"
+    assert set(states.values()) == {"skipped"}, states
+    assert len(client.search_model_versions(f"name='{LEAD}'")) == 1
+
+    # Run 3: a new clean batch really improves the model -> version 2 is the champion.
+    add_batches(ml_data_dir, "3")
+    run3 = dag_runner.run(dag)
+    assert run3.state == "success", dag_runner.states(run3)
+    promoted = _result(run3, "promote")
+    assert promoted["outcome"] == "champion", promoted["reason"]
+    assert promoted["margin"] >= 0.001
+    assert str(client.get_model_version_by_alias(LEAD, "champion").version) == "2"
+    assert client.get_model_version(LEAD, "2").tags["promotion.decision"] == "champion"
+
+    # Run 4: a batch with flipped labels -> worse model: challenger, champion unchanged, reason tagged.
+    add_batches(ml_data_dir, "4", label_noise=0.4)
+    run4 = dag_runner.run(dag)
+    assert run4.state == "success", dag_runner.states(run4)
+    for model in ALL_MODELS:
+        assert str(client.get_model_version_by_alias(f"{PIPELINE}.{model}", "champion").version) == "2"
+        assert str(client.get_model_version_by_alias(f"{PIPELINE}.{model}", "challenger").version) == "3"
+    tags = client.get_model_version(LEAD, "3").tags
+    assert tags["promotion.decision"] == "challenger"
+    assert "does not beat the champion" in tags["promotion.reason"]
+    assert float(tags["promotion.champion_value"]) == pytest.approx(promoted["candidate_value"], abs=1e-5)
+    assert float(tags["promotion.margin"]) < 0
+    reports = Path(os.environ["PIPELINE_DATA_DIR"]) / "reports" / PIPELINE
+    assert len(list(reports.glob("*.promotion.json"))) == 3
+
+    # One summary per run that trained; the skipped run sent none.
+    mails = mailbox.wait_for(3)
+    assert [("challenger" in m["Subject"]) for m in mails] == [False, False, True]
+
+
+def test_failed_run_sends_the_failure_mail_naming_the_column(dag_runner, airflow_db, config_copy, ml_data_dir,
+                                                            mailbox, ml_spec, add_batches):
+    from pipeline_factory.stages.ml.sample_data import feature_columns
+
+    dag = _dag(config_copy, ml_spec(features=[*feature_columns(), "tumour_colour"]))
+    add_batches(ml_data_dir, "1-2")
+    run = dag_runner.run(dag)
+    states = dag_runner.states(run)
+    assert run.state == "failed"
+    assert states["fetch_data"] == "success"
+    assert states["preprocess"] == "failed"
+    assert states["notify"] == "upstream_failed"
+    [mail] = mailbox.wait_for(1)
+    assert mailbox.envelopes[0][1] == ["oncall@example.org"]
+    assert "failed" in mail["Subject"] and PIPELINE in mail["Subject"]
+    assert "preprocess" in mailbox.text(mail)
