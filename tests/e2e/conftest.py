@@ -1,0 +1,293 @@
+"""A real Airflow on a real Postgres, driven the way users drive it.
+
+One cluster serves the whole e2e tier: a private PostgreSQL (Debian's
+binaries, its own data dir and port) holding the Airflow metadata and the job
+ledger, and Airflow's scheduler, dag-processor, triggerer and api-server as
+separate processes with the LocalExecutor.  Tests trigger DAGs with the
+``airflow`` CLI and follow runs through the REST API, as an operator would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PASSWORD = "e2e-password"
+TERMINAL = {"success", "failed"}
+
+#: Extra specs the tier adds to a copy of config/: a schedule that fires
+#: within a minute, a gate on the ledger, and a stage slow enough to kill.
+E2E_SPECS = {
+    "e2e_every_minute.yaml": """\
+name: e2e_every_minute
+description: Fires every minute, to prove the scheduler creates runs from a spec's cron.
+schedule: "* * * * *"
+start_date: 2026-01-01
+stages:
+  - name: tick
+    type: echo
+    with: {message: tick}
+""",
+    "e2e_gate.yaml": """\
+name: e2e_gate
+description: Waits at a ledger gate, released by `ledger mark`.
+stages:
+  - name: before
+    type: echo
+  - name: wait_for_ir
+    type: gate
+    condition: {ledger_field: pdf_ir_ready, equals: true}
+    timeout: 600
+    poke_interval: 2
+  - name: after
+    type: echo
+    with: {message: released}
+""",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+@dataclass
+class Cluster:
+    root: Path
+    env: dict[str, str]
+    url: str
+    config: Path
+    data_dir: Path
+    ledger_url: str
+    logs: Path
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    _token: str | None = None
+
+    # -- the REST API ----------------------------------------------------------------
+    def client(self) -> httpx.Client:
+        if self._token is None:
+            response = httpx.post(f"{self.url}/auth/token", json={"username": "admin", "password": PASSWORD})
+            response.raise_for_status()
+            self._token = response.json()["access_token"]
+        return httpx.Client(base_url=f"{self.url}/api/v2", headers={"Authorization": f"Bearer {self._token}"},
+                            timeout=30)
+
+    def get(self, path: str, **params: Any) -> Any:
+        with self.client() as client:
+            response = client.get(path, params=params)
+            response.raise_for_status()
+            return response.json()
+
+    def patch(self, path: str, body: dict[str, Any]) -> Any:
+        with self.client() as client:
+            response = client.patch(path, json=body)
+            response.raise_for_status()
+            return response.json()
+
+    # -- the CLI ---------------------------------------------------------------------
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run([AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+
+    def project_cli(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pipeline_factory", *args], env=self.env,
+                              capture_output=True, text=True, timeout=120)
+
+    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None, run_id: str | None = None) -> str:
+        args = ["dags", "trigger", dag_id, "--conf", json.dumps(conf or {}), "--output", "json"]
+        if run_id:
+            args += ["--run-id", run_id]
+        proc = self.cli(*args)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        start = proc.stdout.rfind("[{")
+        runs = json.loads(proc.stdout[start:]) if start >= 0 else []
+        return runs[0]["dag_run_id"] if runs else run_id  # type: ignore[return-value]
+
+    # -- waiting ---------------------------------------------------------------------
+    def wait_for_dag(self, dag_id: str, timeout: float = 180) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            dags = self.get("/dags", dag_id_pattern=dag_id, limit=100)["dags"]
+            found = [d for d in dags if d["dag_id"] == dag_id]
+            if found:
+                if found[0]["is_paused"]:
+                    self.patch(f"/dags/{dag_id}", {"is_paused": False})
+                return found[0]
+            time.sleep(2)
+        self.fail(f"DAG {dag_id} never appeared")
+        raise AssertionError  # unreachable
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        items = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+        return {ti["task_id"]: ti["state"] for ti in items}
+
+    def wait_for_task(self, dag_id: str, run_id: str, task_id: str, states: set[str], timeout: float = 180) -> str:
+        deadline = time.monotonic() + timeout
+        state = None
+        while time.monotonic() < deadline:
+            state = self.task_states(dag_id, run_id).get(task_id)
+            if state in states:
+                return state
+            time.sleep(1)
+        self.fail(f"{dag_id}.{task_id} in {run_id} stayed {state}, expected one of {states}")
+        raise AssertionError
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        run: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            run = self.get(f"/dags/{dag_id}/dagRuns/{run_id}")
+            if run["state"] in TERMINAL:
+                return run
+            time.sleep(2)
+        self.fail(f"run {dag_id}/{run_id} did not finish: {run.get('state')}, "
+                  f"tasks {self.task_states(dag_id, run_id)}")
+        raise AssertionError
+
+    def fail(self, message: str) -> None:
+        logs = "\n".join(f"--- {name} ---\n{_tail(self.logs / f'{name}.log')}" for name in self.processes)
+        pytest.fail(f"{message}\n{logs}")
+
+
+def _start_postgres(root: Path) -> tuple[int, Path]:
+    """A private PostgreSQL cluster owned by the ``postgres`` user (initdb refuses root)."""
+    pgdata = root / "pgdata"
+    pgdata.mkdir()
+    port = free_port()
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_postgres:
+        shutil.chown(root, "postgres")
+        shutil.chown(pgdata, "postgres")
+    init = subprocess.run([*as_postgres, str(PG_BIN / "initdb"), "-D", str(pgdata), "-A", "trust", "-U", "postgres"],
+                          capture_output=True, text=True)
+    assert init.returncode == 0, init.stdout + init.stderr
+    subprocess.run(
+        [*as_postgres, str(PG_BIN / "pg_ctl"), "-D", str(pgdata), "-l", str(root / "postgres.log"), "-w", "start",
+         "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off"],
+        check=True, capture_output=True,
+    )
+    for db in ("airflow", "ledger"):
+        subprocess.run([*as_postgres, "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", db],
+                       check=True, capture_output=True)
+    return port, pgdata
+
+
+def _stop_postgres(pgdata: Path) -> None:
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    subprocess.run([*as_postgres, str(PG_BIN / "pg_ctl"), "-D", str(pgdata), "-m", "immediate", "stop"],
+                   capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip("PostgreSQL server binaries are missing: run `make system-deps`")
+    root = tmp_path_factory.mktemp("e2e")
+    os.chmod(root, 0o755)
+    # Outside pytest's 0700 temp root: the postgres user must reach it.
+    pg_root = Path(tempfile.mkdtemp(prefix="pipeline-factory-e2e-pg-"))
+    os.chmod(pg_root, 0o755)
+    pg_port, pgdata = _start_postgres(pg_root)
+    home, data_dir, logs, config = root / "airflow", root / "data", root / "logs", root / "config"
+    for folder in (home, data_dir, logs):
+        folder.mkdir()
+    shutil.copytree(ROOT / "config", config, ignore=shutil.ignore_patterns("schema"))
+    for name, text in E2E_SPECS.items():
+        (config / "pipelines" / name).write_text(text)
+    (home / "passwords.json").write_text(json.dumps({"admin": PASSWORD}))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    pg = f"postgresql+psycopg2://postgres@127.0.0.1:{pg_port}"
+    ledger_url = f"{pg}/ledger"
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"{pg}/airflow",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__BASE_URL": url,
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API_AUTH__JWT_SECRET": "e2e-" + os.urandom(16).hex(),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
+        "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+        "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+        "PIPELINE_FACTORY_CONFIG": str(config),
+        "PIPELINE_DATA_DIR": str(data_dir),
+        "PIPELINE_LEDGER_URL": ledger_url,
+    }
+    env.pop("PIPELINE_RUNTIME", None)
+    cluster = Cluster(root=root, env=env, url=url, config=config, data_dir=data_dir, ledger_url=ledger_url,
+                      logs=logs)
+    migrate = subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
+    assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
+    pools = cluster.project_cli("pools")
+    (root / "pools.json").write_text(pools.stdout)
+    assert cluster.cli("pools", "import", str(root / "pools.json")).returncode == 0
+    try:
+        for name in ("api-server", "scheduler", "dag-processor", "triggerer"):
+            cluster.processes[name] = subprocess.Popen(
+                [AIRFLOW, name], env=env, stdout=(logs / f"{name}.log").open("w"), stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/api/v2/monitor/health", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            for name, proc in cluster.processes.items():
+                if proc.poll() is not None:
+                    cluster.fail(f"airflow {name} exited with {proc.returncode}")
+            time.sleep(2)
+        else:
+            cluster.fail("the api-server did not answer")
+        yield cluster
+    finally:
+        for proc in cluster.processes.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in cluster.processes.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        _stop_postgres(pgdata)
+        shutil.rmtree(pg_root, ignore_errors=True)
