@@ -290,3 +290,31 @@ def test_the_page_renders_in_chromium_and_shows_a_new_gated_job(api_server: ApiS
     path = ARTIFACTS / "pipelines_view.png"
     path.write_bytes(base64.b64decode(shot["data"]))
     assert path.stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_the_airflow_ui_shows_the_view_under_its_pipelines_nav_entry(api_server: ApiServer, browser: DevTools) -> None:
+    browser.call("Page.enable")
+    browser.call("Emulation.setDeviceMetricsOverride", width=1400, height=1000, deviceScaleFactor=1, mobile=False)
+    browser.call("Network.setCookie", name="_token", value=api_server.token(), url=api_server.url, httpOnly=True)
+    browser.call("Page.navigate", url=f"{api_server.url}/plugin/pipelines")
+
+    frame_ready = (
+        "(() => { const f = document.querySelector('iframe');"
+        " return f && f.contentDocument && f.contentDocument.body"
+        " ? [f.getAttribute('src'), f.contentDocument.body.dataset.ready] : null })()"
+    )
+    deadline = time.monotonic() + 60
+    while (state := browser.evaluate(frame_ready)) is None or state[1] != "true":
+        assert time.monotonic() < deadline, browser.evaluate("document.body.innerText")
+        time.sleep(0.25)
+    assert state[0].rstrip("/").endswith("/pipelines")
+    shot = browser.call("Page.captureScreenshot", format="png")
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "airflow_ui_pipelines.png").write_bytes(base64.b64decode(shot["data"]))
+    # The top-level nav entry the plugin's external view adds, beside Home, Dags, Assets...
+    nav = browser.evaluate(
+        "Array.from(document.querySelectorAll('a, button')).filter(e => e.closest('iframe') === null)"
+        ".map(e => [e.getAttribute('title'), e.innerText, e.getAttribute('href')])"
+    )
+    assert [label for label in nav if "Pipelines" in (label[1] or "") or label[0] == "Pipelines"], nav

@@ -70,7 +70,7 @@ def pipelines_overview() -> dict[str, Any]:
 
     registry = default_registry()
     specs = load_specs()
-    rendered = _rendered_tasks(specs)
+    rendered, build_errors = _rendered_tasks(specs)
     pipelines = []
     for name, loaded in sorted(specs.specs.items()):
         spec = loaded.spec
@@ -106,6 +106,7 @@ def pipelines_overview() -> dict[str, Any]:
                 "schedule": spec.schedule,
                 "default_policy": spec.default_policy,
                 "training": any(s.type in TRAINING_STAGE_TYPES for s in spec.stages),
+                "build_error": build_errors.get(name),
                 "stages": stages,
                 "policies": {
                     p: specs.policies[p].model_dump(mode="json") for p in used if p in specs.policies
@@ -119,22 +120,22 @@ def pipelines_overview() -> dict[str, Any]:
     return {"runtime_profile": specs.profile_name, "pipelines": pipelines, "problems": problems}
 
 
-def _rendered_tasks(specs: Any) -> dict[str, dict[str, dict[str, Any]]]:
-    """Per pipeline, the built operators (class, retries, timeout); empty when the factory cannot build."""
-    try:
-        from pipeline_factory.factory.builder import build_dag
-        from pipeline_factory.factory.describe import describe_task
-    except ImportError:
-        return {}
+def _rendered_tasks(specs: Any) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, str]]:
+    """Per pipeline, the built operators (class, retries, timeout), and why a pipeline could not be built."""
+    from pipeline_factory.factory.builder import build_dag
+    from pipeline_factory.factory.describe import describe_task
+
     out: dict[str, dict[str, dict[str, Any]]] = {}
+    errors: dict[str, str] = {}
     for name, loaded in specs.specs.items():
         try:
             dag = build_dag(loaded, policies=specs.policies, profile_name=specs.profile_name, profile=specs.profile)
-        except Exception:
+        except Exception as exc:  # the spec still shows, with the reason it has no DAG
             log.warning("pipelines view: could not build %s", name, exc_info=True)
+            errors[name] = f"{type(exc).__name__}: {exc}"
             continue
         out[name] = {task.task_id: describe_task(task) for task in dag.tasks}
-    return out
+    return out, errors
 
 
 # -- the job ledger -------------------------------------------------------------

@@ -27,7 +27,7 @@ PAGE = """<!doctype html>
   header h1 { font-size:20px; margin:0; }
   header .muted { font-size:12px; }
   main { padding:16px 24px; display:grid; gap:16px; }
-  section { background:#fff; border:1px solid var(--line); border-radius:8px; padding:14px 16px; }
+  section { background:#fff; border:1px solid var(--line); border-radius:8px; padding:14px 16px; overflow-x:auto; }
   section h2 { font-size:16px; margin:0 0 10px; }
   .muted { color:var(--muted); }
   .cards { display:flex; flex-wrap:wrap; gap:10px; }
@@ -158,6 +158,7 @@ function renderPipelines(data) {
     el("h3", {}, p.name, " ",
        el("span", {class: "muted"}, p.schedule ? "schedule " + JSON.stringify(p.schedule) : "manual")),
     el("div", {class: "muted"}, p.description, " (", p.file, ")"),
+    p.build_error ? el("p", {class: "unavailable build-error"}, "No DAG: " + p.build_error) : null,
     graph(p.stages),
     table([["Stage", s => s.name], ["Type", s => s.type], ["Compute", s => s.compute],
            ["Upstream", s => s.upstream.join(", ")], ["Operator", s => s.operator || ""],

@@ -178,3 +178,22 @@ def test_models_section_shows_champion_and_challenger_with_metrics_and_links(tmp
     assert champion["metrics"] == {"macro_f1": 0.81} and challenger["metrics"] == {"macro_f1": 0.79}
     assert champion["link"] == f"http://mlflow.example:5000/#/models/{name}/versions/{versions['champion'][0]}"
     assert champion["run_link"] == f"http://mlflow.example:5000/#/experiments/{experiment}/runs/{versions['champion'][1]}"
+
+
+def test_a_spec_the_factory_cannot_build_still_shows_with_the_reason(monkeypatch) -> None:
+    from pipeline_factory.factory import builder
+
+    real = builder.build_dag
+
+    def build(loaded, **kwargs):
+        if loaded.spec.name == "example_hello":
+            raise RuntimeError("no operator for stage type 'echo'")
+        return real(loaded, **kwargs)
+
+    monkeypatch.setattr(builder, "build_dag", build)
+    pipelines = {p["name"]: p for p in overview.pipelines_overview()["pipelines"]}
+    hello = pipelines["example_hello"]
+    assert hello["build_error"] == "RuntimeError: no operator for stage type 'echo'"
+    assert [s["name"] for s in hello["stages"]] == ["greet", "list_workspace", "summarize"]
+    assert hello["stages"][0]["operator"] is None
+    assert all(p["build_error"] is None for name, p in pipelines.items() if name != "example_hello")
