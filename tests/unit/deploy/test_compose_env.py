@@ -27,9 +27,16 @@ NOT_DEPLOYMENT_SETTINGS = {
 }
 
 
+#: Sub-packages that never run in a deployment (local stand-ins for external APIs).
+NOT_DEPLOYED = ("devservers",)
+
+
 def variables_read_by_the_package() -> dict[str, str]:
     found: dict[str, str] = {}
-    for path in sorted((ROOT / "include/pipeline_factory").rglob("*.py")):
+    package = ROOT / "include/pipeline_factory"
+    for path in sorted(package.rglob("*.py")):
+        if path.relative_to(package).parts[0] in NOT_DEPLOYED:
+            continue
         for match in READS.finditer(path.read_text()):
             name = match.group(1) or match.group(2)
             found.setdefault(name, str(path.relative_to(ROOT)))
