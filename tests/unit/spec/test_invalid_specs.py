@@ -129,15 +129,16 @@ def test_gpu_stage_without_image_in_kubernetes_profile(config_copy: Path, monkey
     runtime = config_copy / "runtime.yaml"
     runtime.write_text(runtime.read_text().replace("image: ghcr.io/pipeline-factory/stage-runner:0.1.0", ""))
     text = "name: x\nstages:\n  - name: a\n    type: command\n    compute: gpu\n    with: {argv: [nvidia-smi]}\n"
+    def image_problems(specs):
+        return [p for p in specs.problems if p.type == "gpu_image_missing" and p.file.endswith("broken.yaml")]
+
     specs = _load_one(config_copy, text)
-    assert not [p for p in specs.problems if p.type == "gpu_image_missing"]  # local profile: no image needed
-    specs = load_specs(config_dir=config_copy, profile_name="kubernetes")
-    problem = next(p for p in specs.problems if p.type == "gpu_image_missing")
+    assert not image_problems(specs)  # local profile: no image needed
+    [problem] = image_problems(load_specs(config_dir=config_copy, profile_name="kubernetes"))
     assert (problem.line, problem.path) == (5, "stages.0.compute")
     text_with_image = text + "    image: registry.example/gpu-runner:1.0\n"
     (config_copy / "pipelines" / "broken.yaml").write_text(text_with_image)
-    specs = load_specs(config_dir=config_copy, profile_name="kubernetes")
-    assert not [p for p in specs.problems if p.type == "gpu_image_missing"]
+    assert not image_problems(load_specs(config_dir=config_copy, profile_name="kubernetes"))
 
 
 def test_all_problems_of_a_file_are_reported_in_one_pass(config_copy: Path):
