@@ -8,6 +8,7 @@
     │   └── SpecErrors              several problems, collected in one pass
     ├── StageError                  a stage failed for a reason worth a clear message
     │   ├── StageSkipped            nothing to do: the task shows as skipped
+    │   ├── StageParamsError        the stage's parameters are invalid for this run: no retry helps
     │   └── JobFailed               one job (document, batch) failed; recorded, not retried
     └── ExternalServiceError        an API or store misbehaved
         ├── TransientServiceError   worth retrying (429, 5xx, timeouts)
@@ -19,7 +20,8 @@ messages.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 
 class PipelineFactoryError(Exception):
@@ -69,16 +71,18 @@ class StageSkipped(StageError):
     """The stage has nothing to do; Airflow marks the task (and its dependants) skipped."""
 
 
-@dataclass
+class StageParamsError(StageError):
+    """The stage's ``with:`` values, after the run's params were substituted, are invalid."""
+
+
 class JobFailed(StageError):
     """One job failed; the ledger records it and downstream work for it stops."""
 
-    job_id: str
-    reason: str
-    details: dict = field(default_factory=dict)
-
-    def __str__(self) -> str:
-        return f"job {self.job_id} failed: {self.reason}"
+    def __init__(self, job_id: str, reason: str, *, details: dict[str, Any] | None = None):
+        super().__init__(f"job {job_id} failed: {reason}")
+        self.job_id = job_id
+        self.reason = reason
+        self.details = details or {}
 
 
 class ExternalServiceError(PipelineFactoryError):

@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pipeline_factory import settings
-from pipeline_factory.exceptions import ConfigError, SpecError, StageError, StageSkipped
+from pipeline_factory.exceptions import ConfigError, SpecError, StageParamsError, StageSkipped
 from pipeline_factory.spec.checks import upstream_of
 from pipeline_factory.spec.loader import load_policies, load_spec
 from pipeline_factory.spec.references import substitute
@@ -71,7 +71,7 @@ def run_stage(
     try:
         stage_params = stage_type.params_model().model_validate(substitute(stage_spec.params, values))
     except ValidationError as exc:
-        raise StageError(f"stage {stage!r}: its parameters are invalid for this run:\n{exc}") from None
+        raise StageParamsError(f"stage {stage!r}: its parameters are invalid for this run:\n{exc}") from None
     policy = load_policies()[stage_spec.policy or spec.default_policy]
     directory = run_dir or workspace_run_dir(pipeline, run_id)
     directory.mkdir(parents=True, exist_ok=True)

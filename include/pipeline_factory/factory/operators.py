@@ -38,7 +38,7 @@ class StageOperator(BaseOperator):
         self.stage_type = stage_type
 
     def execute(self, context: Context) -> Any:
-        from pipeline_factory.exceptions import ConfigError, SpecError, StageSkipped
+        from pipeline_factory.exceptions import ConfigError, SpecError, StageParamsError, StageSkipped
         from pipeline_factory.runner import run_stage
 
         try:
@@ -52,8 +52,8 @@ class StageOperator(BaseOperator):
             )
         except StageSkipped as exc:
             raise AirflowSkipException(str(exc)) from exc
-        except (ConfigError, SpecError) as exc:
-            # A retry cannot fix a broken spec or environment.
+        except (ConfigError, SpecError, StageParamsError) as exc:
+            # A retry cannot fix a broken spec, environment or run conf.
             raise AirflowFailException(str(exc)) from exc
 
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from pipeline_factory.exceptions import StageError
+from pipeline_factory.exceptions import StageParamsError
 from pipeline_factory.runner import run_stage
 from pipeline_factory.workspace import run_dir, safe_run_id
 
@@ -29,7 +29,7 @@ def test_run_stage_substitutes_params_and_writes_result(tmp_path: Path):
 
 
 def test_run_params_are_validated_against_the_stage_model():
-    with pytest.raises(StageError, match="greet"):
+    with pytest.raises(StageParamsError, match="greet"):
         run_stage("example_hello", "greet", run_id="r-bad", params={"greeting": 42})
 
 
