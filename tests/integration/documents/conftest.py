@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -91,3 +97,62 @@ def pdf_host() -> Iterator[PdfHost]:
     host = PdfHost()
     yield host
     host.close()
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_ledger_url() -> Iterator[str]:
+    """A private PostgreSQL cluster (Debian's binaries) with an empty ``ledger`` database."""
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip("PostgreSQL server binaries are missing: run `make system-deps`")
+    root = Path(tempfile.mkdtemp(prefix="pipeline-factory-ledger-pg-"))
+    os.chmod(root, 0o755)
+    pgdata = root / "pgdata"
+    pgdata.mkdir()
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_postgres:
+        shutil.chown(root, "postgres")
+        shutil.chown(pgdata, "postgres")
+    port = _free_port()
+    init = subprocess.run(
+        [*as_postgres, str(PG_BIN / "initdb"), "-D", str(pgdata), "-A", "trust", "-U", "postgres"],
+        capture_output=True,
+        text=True,
+    )
+    assert init.returncode == 0, init.stdout + init.stderr
+    subprocess.run(
+        [
+            *as_postgres,
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(pgdata),
+            "-l",
+            str(root / "postgres.log"),
+            "-w",
+            "start",
+            "-o",
+            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        subprocess.run(
+            [*as_postgres, "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "ledger"],
+            check=True,
+            capture_output=True,
+        )
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/ledger"
+    finally:
+        subprocess.run(
+            [*as_postgres, str(PG_BIN / "pg_ctl"), "-D", str(pgdata), "-m", "immediate", "stop"], capture_output=True
+        )
+        shutil.rmtree(root, ignore_errors=True)

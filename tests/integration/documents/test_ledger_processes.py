@@ -12,7 +12,7 @@ import pytest
 from pipeline_factory.stores.ledger import Ledger
 from pipeline_factory.triggers.ledger_gate import LedgerGateTrigger
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 WRITER = textwrap.dedent(
     """
@@ -36,8 +36,24 @@ WRITER = textwrap.dedent(
 )
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger(request, tmp_path, monkeypatch):
+    """The same tests on the embedded default (SQLite, WAL) and on the deployments' database (Postgres)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    else:
+        url = request.getfixturevalue("postgres_ledger_url")
+    monkeypatch.setenv("PIPELINE_LEDGER_URL", url)
+    ledger = Ledger(url)
+    with ledger.engine.begin() as connection:  # the Postgres database outlives one test
+        connection.exec_driver_sql("DELETE FROM job_events")
+        connection.exec_driver_sql("DELETE FROM jobs")
+    yield ledger
+    ledger.dispose()
+
+
 @pytest.fixture
-def ledger(tmp_path, monkeypatch):
+def sqlite_ledger(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     monkeypatch.setenv("PIPELINE_LEDGER_URL", url)
     ledger = Ledger(url)
@@ -114,7 +130,8 @@ async def test_ledger_mark_failed_from_another_process_fails_the_gate_at_once(le
     assert "encrypted PDF" in event.payload["message"]
 
 
-async def test_ledger_cli_lists_and_shows_jobs(ledger):
+async def test_ledger_cli_lists_and_shows_jobs(sqlite_ledger):
+    ledger = sqlite_ledger
     ledger.upsert_job("job-d", doc_id="d", pipeline="docs_auto", dag_run_id="docs_auto/r1", state="gated")
     code, out = await _cli("list", "--state", "gated")
     assert code == 0 and "job-d" in out and "docs_auto/r1" in out
