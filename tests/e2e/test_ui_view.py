@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +35,9 @@ ADMIN_PASSWORD = "e2e-admin-password"
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+#: Loopback only: never route these requests through a proxy from the environment.
+http = httpx.Client(trust_env=False, timeout=30)
 
 
 def free_port() -> int:
@@ -53,7 +57,7 @@ class ApiServer:
         return f"sqlite:///{self.data_dir / 'ledger.sqlite'}"
 
     def token(self) -> str:
-        response = httpx.post(f"{self.url}/auth/token", json={"username": "admin", "password": ADMIN_PASSWORD})
+        response = http.post(f"{self.url}/auth/token", json={"username": "admin", "password": ADMIN_PASSWORD})
         assert response.status_code == 201, response.text
         return response.json()["access_token"]
 
@@ -77,7 +81,7 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-        "AIRFLOW__API_AUTH__JWT_SECRET": "e2e-jwt-secret-" + os.urandom(8).hex(),
+        "AIRFLOW__API_AUTH__JWT_SECRET": os.urandom(32).hex(),
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "PIPELINE_DATA_DIR": str(data_dir),
@@ -100,7 +104,7 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
         while True:
             assert process.poll() is None, f"api-server exited:\n{log.read_text()[-3000:]}"
             try:
-                if httpx.get(f"{server.url}/api/v2/version", timeout=2).status_code == 200:
+                if http.get(f"{server.url}/api/v2/version", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
@@ -134,7 +138,7 @@ def gated_job(api_server: ApiServer) -> str:
 
 
 def test_the_plugin_registers_its_app_and_a_pipelines_nav_entry(api_server: ApiServer) -> None:
-    response = httpx.get(f"{api_server.url}/api/v2/plugins", headers={"Authorization": f"Bearer {api_server.token()}"})
+    response = http.get(f"{api_server.url}/api/v2/plugins", headers={"Authorization": f"Bearer {api_server.token()}"})
     assert response.status_code == 200
     [plugin] = [p for p in response.json()["plugins"] if p["name"] == "pipelines_view"]
     assert plugin["fastapi_apps"][0]["url_prefix"] == "/pipelines"
@@ -144,35 +148,40 @@ def test_the_plugin_registers_its_app_and_a_pipelines_nav_entry(api_server: ApiS
 
 @pytest.mark.parametrize("section", ["overview", "pipelines", "ledger", "breakers", "reports", "models"])
 def test_anonymous_requests_are_refused(api_server: ApiServer, section: str) -> None:
-    anonymous = httpx.get(f"{api_server.url}/pipelines/api/{section}")
+    anonymous = http.get(f"{api_server.url}/pipelines/api/{section}")
     assert anonymous.status_code == 401
-    forged = httpx.get(f"{api_server.url}/pipelines/api/{section}", headers={"Authorization": "Bearer not-a-jwt"})
+    forged = http.get(f"{api_server.url}/pipelines/api/{section}", headers={"Authorization": "Bearer not-a-jwt"})
     assert forged.status_code == 403
-    wrong_key = httpx.get(f"{api_server.url}/pipelines/api/{section}", cookies={"_token": "eyJhbGciOiJIUzUxMiJ9.e30.x"})
+    # A well-formed token for the admin, signed with someone else's key.
+    signed_elsewhere = jwt.encode(
+        {"sub": "admin", "role": "ADMIN", "exp": int(time.time()) + 600, "iat": int(time.time())},
+        os.urandom(32).hex(), algorithm="HS512",
+    )
+    wrong_key = http.get(f"{api_server.url}/pipelines/api/{section}", headers={"Cookie": f"_token={signed_elsewhere}"})
     assert wrong_key.status_code == 403
 
 
 def test_the_page_sends_anonymous_browsers_to_the_login(api_server: ApiServer) -> None:
-    response = httpx.get(f"{api_server.url}/pipelines/", follow_redirects=False)
+    response = http.get(f"{api_server.url}/pipelines/", follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"].endswith("/auth/login?next=%2Fpipelines%2F")
 
 
 def test_a_wrong_password_gets_no_token(api_server: ApiServer) -> None:
-    response = httpx.post(f"{api_server.url}/auth/token", json={"username": "admin", "password": "guess"})
+    response = http.post(f"{api_server.url}/auth/token", json={"username": "admin", "password": "guess"})
     assert response.status_code == 401
 
 
 def test_an_authenticated_user_reads_the_ledger(api_server: ApiServer, gated_job: str) -> None:
     token = api_server.token()
-    for auth in ({"headers": {"Authorization": f"Bearer {token}"}}, {"cookies": {"_token": token}}):
-        response = httpx.get(f"{api_server.url}/pipelines/api/ledger", **auth)
+    for auth in ({"headers": {"Authorization": f"Bearer {token}"}}, {"headers": {"Cookie": f"_token={token}"}}):
+        response = http.get(f"{api_server.url}/pipelines/api/ledger", **auth)
         assert response.status_code == 200, response.text
         ledger = response.json()
         assert ledger["available"] is True
         assert [job["job_id"] for job in ledger["gated"]] == [gated_job]
         assert ledger["failed"][0]["error"] == "download_pdf: HTTP 404 from the publisher"
-    pipelines = httpx.get(f"{api_server.url}/pipelines/api/pipelines", headers={"Authorization": f"Bearer {token}"})
+    pipelines = http.get(f"{api_server.url}/pipelines/api/pipelines", headers={"Authorization": f"Bearer {token}"})
     assert "example_hello" in {p["name"] for p in pipelines.json()["pipelines"]}
 
 
@@ -229,7 +238,7 @@ def browser(tmp_path: Path) -> Iterator[DevTools]:
             assert time.monotonic() < deadline, "chromium did not open its DevTools port"
             time.sleep(0.2)
         port = int(port_file.read_text().split()[0])
-        targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=10).json()
+        targets = http.get(f"http://127.0.0.1:{port}/json/list", timeout=10).json()
         page = next(t for t in targets if t["type"] == "page")
         devtools = DevTools(page["webSocketDebuggerUrl"])
         yield devtools
