@@ -24,6 +24,8 @@ NOT_DEPLOYMENT_SETTINGS = {
     "NEO4J_HEAP": "the embedded Neo4j launcher; the server's heap is set on the neo4j service",
     "NEO4J_PAGECACHE": "the embedded Neo4j launcher; the server's page cache is set on the neo4j service",
     "CUDA_VISIBLE_DEVICES": "set per container by the NVIDIA runtime or the Kubernetes device plugin",
+    "MLFLOW_HOST": "the local MLflow launcher (tracking/server.py); compose runs its own mlflow service",
+    "MLFLOW_PORT": "the local MLflow launcher (tracking/server.py); compose runs its own mlflow service",
 }
 
 
@@ -65,3 +67,14 @@ def test_gpu_stage_runner_and_every_airflow_service_share_the_project_environmen
                  "stage-runner"):
         env = compose["services"][name]["environment"]
         assert {k: env.get(k) for k in reference} == reference, name
+
+
+def test_the_mlflow_connection_resolves_to_the_compose_server(compose: dict[str, Any], monkeypatch) -> None:
+    """The connection alone (no MLFLOW_TRACKING_URI) must reach the same server."""
+    from pipeline_factory.tracking import mlflow_config
+
+    env = compose["services"]["airflow-worker"]["environment"]
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("PIPELINE_MLFLOW_CONN_ID", env["PIPELINE_MLFLOW_CONN_ID"])
+    monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_DEFAULT", env["AIRFLOW_CONN_MLFLOW_DEFAULT"])
+    assert mlflow_config.tracking_uri() == env["MLFLOW_TRACKING_URI"]
