@@ -139,11 +139,22 @@ class ServerState:
                 out[client] = best
         return out
 
+    def achieved_rate(self) -> dict[str, float | None]:
+        """Per client: requests per second between its first and its last request."""
+        with self.lock:
+            spans = {c: (len(t), t[-1] - t[0]) for c, t in self.arrivals.items() if t}
+        return {c: round((n - 1) / span, 3) if span > 0 else None for c, (n, span) in spans.items()}
+
     def stats(self) -> dict[str, Any]:
         with self.lock:
             counters = dict(self.counters)
             pending = [f.__dict__ for f in self.faults]
-        return {"counters": counters, "max_requests_in_1s": self.max_rate(), "pending_faults": pending}
+        return {
+            "counters": counters,
+            "max_requests_in_1s": self.max_rate(),
+            "achieved_rate": self.achieved_rate(),
+            "pending_faults": pending,
+        }
 
 
 class EutilsHandler(BaseHTTPRequestHandler):

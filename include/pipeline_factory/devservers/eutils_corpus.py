@@ -14,6 +14,7 @@ import hashlib
 import random
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from xml.sax.saxutils import escape
 
 #: (gene id, symbol, description, organism, taxid, chromosome)
@@ -106,6 +107,7 @@ class Paper:
         return f"10.5555/pf.{self.pmid}"
 
 
+@lru_cache(maxsize=100_000)
 def paper(pmid: str, topic: str | None = None) -> Paper:
     rng = random.Random(_seed("paper", pmid))
     genes = rng.sample(GENES, rng.randint(0, 3))

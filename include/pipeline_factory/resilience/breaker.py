@@ -171,6 +171,11 @@ class _SharedStateBreaker(pybreaker.CircuitBreaker):
         with self._lock:
             self._state = self._create_new_state(state_str, prev_state=self._state, notify=True)
 
+    def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        # pybreaker holds its lock for the whole call, which would serialise the
+        # concurrent requests of one task; the shared storage already arbitrates.
+        return self.state.call(func, *args, **kwargs)
+
 
 class SharedBreaker:
     """A pybreaker breaker on shared storage, raising :class:`CircuitOpenError` when open."""

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import tenacity
@@ -27,10 +28,23 @@ T = TypeVar("T")
 
 @dataclass
 class RetryStats:
+    """Counters shared by every thread retrying through one client."""
+
     retries: int = 0
     rate_limited: int = 0
     server_errors: int = 0
     sleep_seconds: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def record(self, exc: BaseException | None, wait: float) -> None:
+        status = getattr(exc, "status", None)
+        with self._lock:
+            self.retries += 1
+            self.sleep_seconds += wait
+            if status == 429:
+                self.rate_limited += 1
+            elif status is not None and status >= 500:
+                self.server_errors += 1
 
     def as_dict(self) -> dict[str, float | int]:
         return {
@@ -66,13 +80,7 @@ def retrying(policy: Policy, *, stats: RetryStats | None = None, what: str = "ca
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
         if stats is not None:
-            stats.retries += 1
-            stats.sleep_seconds += wait
-            status = getattr(exc, "status", None)
-            if status == 429:
-                stats.rate_limited += 1
-            elif status is not None and status >= 500:
-                stats.server_errors += 1
+            stats.record(exc, wait)
         log.warning(
             "%s failed (attempt %d of %d): %s; retrying in %.2fs",
             what,

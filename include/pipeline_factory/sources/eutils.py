@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from lxml import etree
@@ -29,6 +31,9 @@ from pipeline_factory.resilience.retry import RetryStats, call_with_retry
 from pipeline_factory.sources.ncbi_settings import NcbiSettings, load_ncbi_settings
 
 log = logging.getLogger(__name__)
+
+A = TypeVar("A")
+R = TypeVar("R")
 
 SERVICE = "ncbi-eutils"
 
@@ -63,6 +68,22 @@ class ClientStats:
             "elapsed_seconds": round(self.elapsed_seconds, 3),
             **self.retry.as_dict(),
         }
+
+
+def ordered_map(fn: Callable[[A], R], items: Iterable[A], concurrency: int) -> Iterator[R]:
+    """``map`` with up to ``concurrency`` calls in flight, results in input order, errors raised in order."""
+    items = list(items)
+    if concurrency <= 1 or len(items) <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(items)), thread_name_prefix="eutils") as pool:
+        futures = [pool.submit(fn, item) for item in items]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
 
 
 def parse_xml(body: bytes, what: str) -> etree._Element:
@@ -109,6 +130,7 @@ class EutilsClient:
         ))
         self._http = http or httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
         self.stats = ClientStats()
+        self._stats_lock = threading.Lock()
 
     @classmethod
     def from_policy(cls, policy: Policy, settings: NcbiSettings | None = None) -> EutilsClient:
@@ -157,9 +179,11 @@ class EutilsClient:
         except (httpx.TimeoutException, httpx.TransportError) as exc:
             raise TransientServiceError(f"{endpoint}: {type(exc).__name__}: {exc}", service=SERVICE) from exc
         finally:
-            self.stats.requests += 1
-            self.stats.elapsed_seconds += time.monotonic() - started
-        self.stats.bytes_received += len(body)
+            with self._stats_lock:
+                self.stats.requests += 1
+                self.stats.elapsed_seconds += time.monotonic() - started
+        with self._stats_lock:
+            self.stats.bytes_received += len(body)
         status = response.status_code
         if status == 429 or status >= 500:
             raise TransientServiceError(

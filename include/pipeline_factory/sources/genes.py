@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pipeline_factory.sources.eutils import EutilsClient
+from pipeline_factory.sources.eutils import EutilsClient, ordered_map
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +35,13 @@ def organism_matches(gene: dict[str, Any], organisms: Sequence[str]) -> bool:
 
 
 def genes_linked_to_papers(
-    client: EutilsClient, pmids: Sequence[str], batch_size: int
+    client: EutilsClient, pmids: Sequence[str], batch_size: int, concurrency: int = 1
 ) -> dict[str, list[str]]:
     """pmid -> gene ids through ``elink dbfrom=pubmed db=gene``."""
     links: dict[str, list[str]] = {}
-    for start in range(0, len(pmids), batch_size):
-        batch = list(pmids[start : start + batch_size])
-        for pmid, gene_ids in client.elink("pubmed", "gene", batch).items():
+    batches = [list(pmids[start : start + batch_size]) for start in range(0, len(pmids), batch_size)]
+    for found in ordered_map(lambda batch: client.elink("pubmed", "gene", batch), batches, concurrency):
+        for pmid, gene_ids in found.items():
             links.setdefault(pmid, [])
             links[pmid] += [g for g in gene_ids if g not in links[pmid]]
     return links
@@ -61,12 +61,12 @@ def search_gene_ids(client: EutilsClient, symbols: Iterable[str], organisms: Seq
 
 
 def summarise_genes(
-    client: EutilsClient, gene_ids: Sequence[str], *, organisms: Sequence[str], batch_size: int
+    client: EutilsClient, gene_ids: Sequence[str], *, organisms: Sequence[str], batch_size: int, concurrency: int = 1
 ) -> list[dict[str, Any]]:
     genes = []
-    for start in range(0, len(gene_ids), batch_size):
-        batch = list(gene_ids[start : start + batch_size])
-        for uid, doc in client.esummary_json("gene", batch).items():
+    batches = [list(gene_ids[start : start + batch_size]) for start in range(0, len(gene_ids), batch_size)]
+    for docs in ordered_map(lambda batch: client.esummary_json("gene", batch), batches, concurrency):
+        for uid, doc in docs.items():
             if "error" in doc:
                 continue
             gene = gene_record(uid, doc)

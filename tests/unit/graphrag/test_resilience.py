@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -131,7 +132,7 @@ limiter = RateLimiter("t", float(sys.argv[2]), FileSlotSchedule(Path(sys.argv[1]
 time.sleep(max(0.0, float(sys.argv[4]) - time.time()))  # start together, whatever the start-up time
 for _ in range(int(sys.argv[3])):
     limiter.acquire()
-    print(time.time(), flush=True)
+    print(repr(limiter.stats.last_slot), flush=True)  # the start this process was given
 """
 
 
@@ -148,6 +149,8 @@ def test_rate_limit_holds_for_several_processes_together(tmp_path: Path):
     ]
     times = sorted(float(line) for p in procs for line in p.communicate(timeout=60)[0].split())
     assert len(times) == 3 * each
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 1 / rate  # no two starts closer than the limit allows, whichever process
     achieved = (len(times) - 1) / (times[-1] - times[0])
     assert achieved <= rate
     assert achieved >= 0.5 * rate  # and the limit is used, not wasted

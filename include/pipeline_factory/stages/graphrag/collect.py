@@ -1,9 +1,9 @@
 """Collection stages: PubMed papers and NCBI Gene records into the snapshot.
 
-Progress survives a failed attempt: papers are added to the run's own file and
-to the merged view after every efetch batch, so an Airflow retry skips what
-the failed attempt already fetched and still hands the whole run's papers to
-the stages downstream.
+Progress survives a failed attempt: papers are saved to the run's own file and
+to the merged view after each term, every ``CHECKPOINT_PAPERS`` papers and
+when the stage fails, so an Airflow retry skips what the failed attempt already
+fetched and still hands the whole run's papers to the stages downstream.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 RUN_PAPERS = "papers.json"
 RUN_GENES = "genes.json"
+
+#: Papers fetched between two checkpoints of the snapshot (each rewrites the view's file).
+CHECKPOINT_PAPERS = 1000
 
 
 def _client(ctx: StageContext):
@@ -51,6 +54,15 @@ class CollectPubmed:
         pending: dict[str, str] = {}
         outcome = "success"
         client = _client(ctx)
+        unsaved: dict[str, dict[str, Any]] = {}
+
+        def checkpoint() -> None:
+            """Persist progress: the run's file and the merged view (also when the stage fails)."""
+            if unsaved:
+                snapshot.write_run(ctx.run_id, RUN_PAPERS, collected)
+                snapshot.merge_papers(unsaved)
+                unsaved.clear()
+
         try:
             for term in params.search_terms:
                 since = params.since or (marks.get(term) if params.mode == "incremental" else None)
@@ -58,15 +70,14 @@ class CollectPubmed:
                 result = search_pubmed(client, term, window, params.max_results_per_term)
                 wanted = [p for p in result.ids if p not in stored and p not in collected]
                 fetched = 0
-                for batch in fetch_batches(client, result, wanted, params.batch_size):
-                    new = {}
+                for batch in fetch_batches(client, result, wanted, params.batch_size, params.concurrency):
                     for paper in batch:
                         paper["terms"] = sorted({*collected.get(paper["pmid"], {}).get("terms", []), term})
-                        new[paper["pmid"]] = paper
-                    collected.update(new)
-                    fetched += len(new)
-                    snapshot.write_run(ctx.run_id, RUN_PAPERS, collected)
-                    snapshot.merge_papers(new)
+                        collected[paper["pmid"]] = unsaved[paper["pmid"]] = paper
+                    fetched += len(batch)
+                    if len(unsaved) >= CHECKPOINT_PAPERS:
+                        checkpoint()
+                checkpoint()
                 terms[term] = {
                     "hits": result.count,
                     "listed": len(result.ids),
@@ -78,6 +89,7 @@ class CollectPubmed:
                 ctx.log.info("term %r: %s", term, terms[term])
         except Exception as exc:
             outcome = f"failed: {type(exc).__name__}: {exc}"
+            checkpoint()
             raise
         finally:
             report = client.report()
@@ -122,10 +134,12 @@ class CollectGenes:
         wanted: list[str] = []
         client = _client(ctx)
         try:
-            links = genes_linked_to_papers(client, pmids, params.batch_size) if pmids else {}
+            links = genes_linked_to_papers(client, pmids, params.batch_size, params.concurrency) if pmids else {}
             linked = sorted({g for ids in links.values() for g in ids})
             wanted = [g for g in linked if g not in known]
-            genes = summarise_genes(client, wanted, organisms=params.organisms, batch_size=params.batch_size)
+            genes = summarise_genes(
+                client, wanted, organisms=params.organisms, batch_size=params.batch_size, concurrency=params.concurrency
+            )
             by_id = {g["gene_id"]: g for g in genes}
             snapshot.merge_genes(by_id, links)
             snapshot.write_run(ctx.run_id, RUN_GENES, by_id)

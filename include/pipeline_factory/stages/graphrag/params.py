@@ -20,6 +20,9 @@ class CollectPubmedParams(StageParams):
     )
     refresh: bool = Field(False, description="Fetch papers again even when the snapshot already has them.")
     since: str | None = Field(None, description="Override the window start (YYYY/MM/DD) for every term.")
+    concurrency: int = Field(
+        3, ge=1, le=10, description="efetch requests in flight at once; the shared rate limiter spaces their starts."
+    )
 
     @field_validator("search_terms")
     @classmethod
@@ -37,6 +40,7 @@ class CollectGenesParams(StageParams):
     )
     batch_size: int = Field(100, ge=1, le=5000, description="Ids per elink/esummary request.")
     refresh: bool = Field(False, description="Summarise genes again even when the snapshot has them.")
+    concurrency: int = Field(3, ge=1, le=10, description="Requests in flight at once (rate-limited all the same).")
 
 
 class UpdateGraphParams(StageParams):
