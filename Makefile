@@ -110,3 +110,40 @@ compose-validate: venv
 # The view's unit tests, then the real api-server and headless Chromium.
 test-ui: venv browser-deps
 	$(PYTEST) -q tests/unit/ui tests/e2e/test_ui_view.py --timeout 300
+
+# --- GraphRAG: embedded Neo4j and the E-utilities stand-in (docs/graphrag.md) ----
+# `make run` starts both beside Airflow and points the pipelines at them.  For
+# the real NCBI: make run NCBI_EUTILS_URL=https://eutils.ncbi.nlm.nih.gov/entrez/eutils \
+#                        NCBI_EMAIL=you@example.org NCBI_API_KEY=...
+NEO4J_PORT ?= 7687
+EUTILS_PORT ?= 8765
+EUTILS_PID := $(PIPELINE_DATA_DIR)/eutils/eutils.pid
+export NEO4J_URI ?= bolt://127.0.0.1:$(NEO4J_PORT)
+export NCBI_EUTILS_URL ?= http://127.0.0.1:$(EUTILS_PORT)/entrez/eutils
+
+.PHONY: neo4j-start neo4j-stop eutils-start eutils-stop
+
+services: neo4j-start eutils-start
+services-stop: neo4j-stop eutils-stop
+
+neo4j-start: venv
+	$(PY) -m pipeline_factory.stores.neo4j_launcher start --port $(NEO4J_PORT)
+
+neo4j-stop:
+	-$(PY) -m pipeline_factory.stores.neo4j_launcher stop
+
+eutils-start: venv
+	@mkdir -p $(dir $(EUTILS_PID))
+	@if [ -f $(EUTILS_PID) ] && kill -0 $$(cat $(EUTILS_PID)) 2>/dev/null; then \
+		echo "E-utilities stand-in already running (pid $$(cat $(EUTILS_PID)))"; \
+	else \
+		nohup $(PY) -m pipeline_factory.devservers.eutils --port $(EUTILS_PORT) \
+			> $(dir $(EUTILS_PID))eutils.log 2>&1 & echo $$! > $(EUTILS_PID); \
+		for i in $$(seq 1 50); do \
+			curl -sf http://127.0.0.1:$(EUTILS_PORT)/_control/stats >/dev/null && break; sleep 0.2; \
+		done; \
+		echo "E-utilities stand-in at http://127.0.0.1:$(EUTILS_PORT)/entrez/eutils (pid $$(cat $(EUTILS_PID)))"; \
+	fi
+
+eutils-stop:
+	@if [ -f $(EUTILS_PID) ]; then kill $$(cat $(EUTILS_PID)) 2>/dev/null || true; rm -f $(EUTILS_PID); echo "stopped"; fi
