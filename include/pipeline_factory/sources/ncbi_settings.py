@@ -67,8 +67,13 @@ def _from_connection() -> dict[str, str]:
         return {}
     values: dict[str, str] = {}
     if conn.host:
-        host = conn.host if "://" in conn.host else f"https://{conn.host}"
-        values["base_url"] = host.rstrip("/")
+        if "://" in conn.host:
+            base = conn.host
+        else:
+            base = f"https://{conn.host}" + (f":{conn.port}" if conn.port else "")
+            if conn.schema:
+                base += "/" + conn.schema.strip("/")
+        values["base_url"] = base.rstrip("/")
     if conn.login:
         values["email"] = conn.login
     if conn.password:

@@ -106,3 +106,16 @@ def test_settings_from_environment(monkeypatch):
     assert settings.describe()["api_key"] is True and "secret" not in str(settings.describe())
     monkeypatch.delenv("NCBI_API_KEY")
     assert load_ncbi_settings().allowed_rate == 3.0
+
+
+def test_settings_from_the_airflow_connection(monkeypatch):
+    monkeypatch.delenv("NCBI_EUTILS_URL", raising=False)
+    monkeypatch.delenv("NCBI_EMAIL", raising=False)
+    monkeypatch.delenv("NCBI_API_KEY", raising=False)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_NCBI_DEFAULT", "generic://me%40example.org:the-key@eutils.example.test/entrez/eutils?tool=t1"
+    )
+    settings = load_ncbi_settings()
+    assert settings == NcbiSettings(
+        base_url="https://eutils.example.test/entrez/eutils", tool="t1", email="me@example.org", api_key="the-key"
+    )
