@@ -41,6 +41,7 @@ stages:
     type: train
     compute: {compute}
     with:
+      threads: 1  # tiny data: more threads only add OpenMP spin-waits on a busy CI machine
       models:
         - {{name: diagnosis_lgbm, library: lightgbm, task: classify,
             params: {{n_estimators: 50, num_leaves: 7, min_child_samples: 5}}}}
