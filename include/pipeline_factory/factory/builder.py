@@ -83,11 +83,11 @@ def build_dag(
 
         if spec.notifications.on_failure:
             callbacks["on_failure_callback"] = build_callbacks(
-                [n.model_dump(exclude_none=True) for n in spec.notifications.on_failure]
+                [n.model_dump() for n in spec.notifications.on_failure]
             )
         if spec.notifications.on_success:
             callbacks["on_success_callback"] = build_callbacks(
-                [n.model_dump(exclude_none=True) for n in spec.notifications.on_success]
+                [n.model_dump() for n in spec.notifications.on_success]
             )
     dag = DAG(
         dag_id=spec.name,

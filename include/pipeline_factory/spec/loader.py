@@ -16,13 +16,13 @@ from pydantic import ValidationError
 
 from pipeline_factory import settings
 from pipeline_factory.exceptions import SpecError, SpecProblem
+from pipeline_factory.notify import LogNotifierSpec, SmtpNotifierSpec, WebhookNotifierSpec
 from pipeline_factory.resilience.policy import Policy
 from pipeline_factory.spec.checks import check_pipeline
 from pipeline_factory.spec.errors import model_keys, problems_from_validation
 from pipeline_factory.spec.models import (
     GateCondition,
     Notifications,
-    NotifierSpec,
     PipelineSpec,
     PoliciesFile,
     PoolsFile,
@@ -34,9 +34,10 @@ from pipeline_factory.spec.models import (
 from pipeline_factory.spec.yaml_source import SourceMap, YamlProblem, load_yaml
 from pipeline_factory.stages.registry import StageRegistry, default_registry
 
+NOTIFIER_MODELS = (SmtpNotifierSpec, WebhookNotifierSpec, LogNotifierSpec)
 DEFAULTS_FILE = "defaults.yaml"
 SPEC_SUFFIXES = (".yaml", ".yml")
-_SPEC_KEYS = model_keys(PipelineSpec, StageSpec, GateCondition, NotifierSpec, Notifications)
+_SPEC_KEYS = model_keys(PipelineSpec, StageSpec, GateCondition, Notifications, *NOTIFIER_MODELS)
 #: Keys ``defaults.yaml`` may set: everything but a pipeline's identity and stages.
 DEFAULTABLE = frozenset(PipelineSpec.model_fields) - {"name", "stages"}
 

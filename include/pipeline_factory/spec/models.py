@@ -21,6 +21,7 @@ from pydantic import (
     field_validator,
 )
 
+from pipeline_factory.notify import NotifierSpec
 from pipeline_factory.resilience.policy import Policy
 
 Identifier = Annotated[
@@ -93,13 +94,6 @@ class StageSpec(_Strict):
     image: str | None = Field(None, description="Container image for GPU stages; default: the runtime profile's.")
     condition: GateCondition | None = Field(None, description="Gate stages only.")
     poke_interval: float | None = Field(None, gt=0, description="Gate stages only: seconds between checks.")
-
-
-class NotifierSpec(_Strict):
-    type: Literal["smtp", "log"] = "smtp"
-    to: list[str] = Field(default_factory=list)
-    subject: str | None = None
-    conn_id: str | None = None
 
 
 class Notifications(_Strict):

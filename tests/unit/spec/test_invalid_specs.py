@@ -77,6 +77,12 @@ CASES = {
     "param_default_mismatch": (
         "name: x\nparams:\n  n: {type: integer, default: ten}\nstages:\n  - name: a\n    type: echo\n", 3,
         "params.n.default", "param_default"),
+    "unknown_notifier_type": (
+        "name: x\nnotifications:\n  on_failure:\n    - {type: pager}\nstages:\n  - name: a\n    type: echo\n", 4,
+        "notifications.on_failure.0", "union_tag_invalid"),
+    "notifier_typo": (
+        "name: x\nnotifications:\n  on_success: [{type: smtp, too: [a@b.c]}]\nstages:\n  - name: a\n    type: echo\n",
+        3, "notifications.on_success.0.too", "extra_forbidden"),
     "unknown_pool": ("name: x\nstages:\n  - name: a\n    type: echo\n    pool: ncbii\n", 5, "stages.0.pool",
                      "unknown_pool"),
 }
