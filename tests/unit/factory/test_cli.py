@@ -76,3 +76,20 @@ def test_committed_json_schemas_are_current(project_root: Path):
     for name, model in SCHEMAS.items():
         committed = (project_root / "config" / "schema" / name).read_text()
         assert committed == schema_text(model), f"config/schema/{name} is stale: run `make schema`"
+
+
+def test_render_shows_the_gpu_container_in_the_kubernetes_profile(monkeypatch, capsys):
+    monkeypatch.setenv("PIPELINE_RUNTIME", "kubernetes")
+    assert main(["render", "docs_auto", "--format", "json"]) == 0
+    rendered = json.loads(capsys.readouterr().out)
+    assert rendered["runtime_profile"] == "kubernetes"
+    embed = next(t for t in rendered["tasks"] if t["task_id"] == "embed")
+    assert embed["operator"].endswith("KubernetesPodOperator")
+    assert embed["retries"] == 0  # gpu-bound
+    container = embed["container"]
+    assert container["image"]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert container["deferrable"] is True
+    assert container["tolerations"][0]["key"] == "nvidia.com/gpu"
+    cpu_stage = next(t for t in rendered["tasks"] if t["task_id"] == "chunk")
+    assert cpu_stage["operator"].endswith("StageOperator") and "container" not in cpu_stage
