@@ -26,7 +26,6 @@ os.environ["AIRFLOW_HOME"] = str(SESSION_TMP / "airflow")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["PIPELINE_FACTORY_CONFIG"] = str(ROOT / "config")
 os.environ["PIPELINE_DATA_DIR"] = str(SESSION_TMP / "data")
 os.environ["HF_HUB_OFFLINE"] = "1"
