@@ -24,6 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine, create_engine, event, func, insert, inspect, select, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
 from pipeline_factory import settings
 from pipeline_factory.exceptions import ConfigError
 from pipeline_factory.stores.ledger_schema import (
@@ -33,9 +37,6 @@ from pipeline_factory.stores.ledger_schema import (
     JobEvent,
     utcnow,
 )
-from sqlalchemy import Engine, create_engine, event, func, insert, inspect, select, text, update
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import StaticPool
 
 log = logging.getLogger(__name__)
 

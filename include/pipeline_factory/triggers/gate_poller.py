@@ -125,7 +125,11 @@ class GatePoller:
                 now = time.monotonic()
                 due = [w for w in self._waiters if w.due <= now and not w.future.done()]
                 if due:
-                    await self._poll(due)
+                    try:
+                        await self._poll(due)
+                    except Exception:  # never leave the gates without a poller
+                        log.exception("ledger gate poll failed; the gates keep waiting")
+                        self._reschedule(due)
                 pending = [w.due for w in self._waiters if not w.future.done()]
                 if not pending:
                     break

@@ -9,8 +9,9 @@ url=...``.
 from __future__ import annotations
 
 from alembic import context
-from pipeline_factory.stores.ledger_schema import metadata
 from sqlalchemy import create_engine
+
+from pipeline_factory.stores.ledger_schema import metadata
 
 config = context.config
 target_metadata = metadata
