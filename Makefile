@@ -147,3 +147,23 @@ eutils-start: venv
 
 eutils-stop:
 	@if [ -f $(EUTILS_PID) ]; then kill $$(cat $(EUTILS_PID)) 2>/dev/null || true; rm -f $(EUTILS_PID); echo "stopped"; fi
+
+# --- MLflow UI for the model-training pipeline (docs/training.md) ----------------
+# `mlflow server` on the embedded store the stages write when no tracking URI is
+# set: SQLite $(PIPELINE_DATA_DIR)/mlflow/mlflow.db, artifacts beside it.  The pid
+# file is $(PIPELINE_DATA_DIR)/mlflow/server.pid.  `ml-sample-data` seeds the
+# first three batches of the example dataset (no-op when batches are there).
+MLFLOW_PORT ?= 5000
+
+.PHONY: mlflow-start mlflow-stop ml-sample-data
+
+mlflow-start: venv
+	$(PY) -m pipeline_factory.tracking.server start --port $(MLFLOW_PORT)
+	@echo "MLflow UI: http://localhost:$(MLFLOW_PORT)"
+
+mlflow-stop:
+	$(PY) -m pipeline_factory.tracking.server stop
+
+ml-sample-data: venv
+	$(PY) -m pipeline_factory.stages.ml.sample_data --out $(PIPELINE_DATA_DIR)/ml/incoming/breast_cancer \
+		--batches 1-3 --if-empty

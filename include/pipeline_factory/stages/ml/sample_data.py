@@ -115,8 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", default=f"1-{N_BATCHES}", help="e.g. 1-3, 4 or 1,3,5")
     parser.add_argument("--format", choices=["csv", "parquet"], default="csv")
     parser.add_argument("--label-noise", type=float, default=0.0, help="Fraction of labels to flip.")
+    parser.add_argument("--if-empty", action="store_true", help="Do nothing when the folder holds batches already.")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.if_empty and args.out.is_dir() and any(args.out.glob("batch_*")):
+        log.info("%s already holds batches; nothing written", args.out)
+        return 0
     write_batches(args.out, parse_batches(args.batches), fmt=args.format, label_noise=args.label_noise)
     return 0
 
