@@ -33,7 +33,7 @@ def test_search_window_history_and_fetch(server):
 
 def test_rate_limit_answer_is_ncbis(server):
     httpx.post(f"{server.url.split('/entrez')[0]}/_control/config", json={"enforce_rate_limit": True, "rate": 2})
-    answers = [httpx.get(f"{server.url}/esearch.fcgi", params={"db": "pubmed", "term": "y"}) for _ in range(4)]
+    answers = [httpx.get(f"{server.url}/esearch.fcgi", params={"db": "pubmed", "term": "y"}) for _ in range(8)]
     limited = [a for a in answers if a.status_code == 429]
     assert limited and limited[0].json()["error"] == "API rate limit exceeded"
     assert limited[0].headers["Retry-After"] == "1"
