@@ -106,7 +106,8 @@ def test_promotion_waits_for_an_approval_in_the_ui(dag_runner, airflow_db, confi
                                                    ml_spec, add_batches):
     from pipeline_factory.tracking.mlflow_config import configure
 
-    dag = _dag(config_copy, ml_spec(approval=True))
+    # compute: gpu: in the local profile train runs in its own runner process, as in a pod.
+    dag = _dag(config_copy, ml_spec(approval=True, compute="gpu"))
     add_batches(ml_data_dir, "1-2")
     seen: dict = {}
     reviewer = threading.Thread(target=_reviewer, args=(seen,), daemon=True)
@@ -125,6 +126,7 @@ def test_promotion_waits_for_an_approval_in_the_ui(dag_runner, airflow_db, confi
     states = dag_runner.states(run)
     assert run.state == "success", states
     assert states[APPROVAL_TASK] == "success" and states["promote"] == "success"
+    assert type(dag.get_task("train")).__name__ == "LocalProcessStageOperator"
     client = configure()
     champion = client.get_model_version_by_alias(f"{PIPELINE}.diagnosis_lgbm", "champion")
     assert str(champion.version) == "1"

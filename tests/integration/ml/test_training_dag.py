@@ -37,6 +37,18 @@ def _client():
     return configure()
 
 
+def test_the_shipped_spec_renders_every_15_days_with_a_gpu_train_stage(dagbag):
+    from datetime import timedelta
+
+    dag = dagbag.get_dag("model_training")
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "fetch_data", "preprocess", "train", "validate_artifacts", "evaluate", "register", "promote", "notify"]
+    assert dag.schedule == timedelta(days=15)
+    assert dag.params["force_full_retrain"] is False
+    assert type(dag.get_task("train")).__name__ == "LocalProcessStageOperator"
+    assert dag.on_failure_callback
+
+
 def test_incremental_runs_promote_only_a_better_model(dag_runner, airflow_db, config_copy, ml_data_dir,
                                                       mailbox, ml_spec, add_batches):
     dag = _dag(config_copy, ml_spec())
