@@ -7,7 +7,9 @@ event loop, the way the triggerer runs them (the triggerer's own machinery is
 left out; its process is this one), against a ledger holding one gated job per
 run.  Reported, each the median of ``--runs`` runs:
 
-* extra memory of the process once every gate waits (RSS after - before);
+* extra memory once every gate waits: the process's RSS growth in the first
+  run (later runs reuse freed memory) and the Python heap the waiting gates
+  hold (tracemalloc, every run);
 * ledger queries per second while they wait (SELECTs counted at the driver);
 * release delay: ``pdf_ir_ready=true`` is set for the runs in ten waves at
   random moments, and each gate's delay from its mark to its event is taken;
@@ -34,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -89,6 +92,8 @@ async def deferred(url: str, gates: int, interval: float, counter: QueryCounter)
     await asyncio.to_thread(gate_poller.shared_ledger, url)  # the triggerer's engine, opened once
     deadline = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     before = rss_mb()
+    tracemalloc.start()
+    heap_before = tracemalloc.get_traced_memory()[0]
     triggers = [
         LedgerGateTrigger(dag_run_id=f"bench_gate/run-{i}", poll_interval=interval, deadline=deadline, ledger_url=url)
         for i in range(gates)
@@ -104,6 +109,8 @@ async def deferred(url: str, gates: int, interval: float, counter: QueryCounter)
     await asyncio.sleep(interval * 1.5)
     assert not fired, "gates fired before any job was ready"
     memory = rss_mb() - before
+    heap = (tracemalloc.get_traced_memory()[0] - heap_before) / 2**20
+    tracemalloc.stop()
     counter.selects = 0
     window = interval * 4
     await asyncio.sleep(window)
@@ -122,7 +129,8 @@ async def deferred(url: str, gates: int, interval: float, counter: QueryCounter)
     delays = sorted(fired[i] - marked[i] for i in range(gates))
     ledger.dispose()
     return {
-        "memory_mb": memory,
+        "rss_growth_mb": memory,
+        "heap_mb": heap,
         "queries_per_s": queries_per_second,
         "delay_median": statistics.median(delays),
         "delay_p95": delays[int(0.95 * (len(delays) - 1))],
