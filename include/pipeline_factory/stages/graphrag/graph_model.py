@@ -20,6 +20,15 @@ from pipeline_factory.stores.graph import GraphStore
 
 LABELS = ("Paper", "Author", "Journal", "MeshTerm", "Gene")
 
+#: Relationship patterns, anchored on our labels: other pipelines may share the
+#: database and use the same relationship types (the documents graph has MENTIONS).
+RELATIONSHIPS = {
+    "AUTHORED": "(:Author)-[r:AUTHORED]->(:Paper)",
+    "PUBLISHED_IN": "(:Paper)-[r:PUBLISHED_IN]->(:Journal)",
+    "HAS_MESH": "(:Paper)-[r:HAS_MESH]->(:MeshTerm)",
+    "MENTIONS": "(:Paper)-[r:MENTIONS]->(:Gene)",
+}
+
 CONSTRAINTS = (
     "CREATE CONSTRAINT graphrag_paper IF NOT EXISTS FOR (n:Paper) REQUIRE n.pmid IS UNIQUE",
     "CREATE CONSTRAINT graphrag_author IF NOT EXISTS FOR (n:Author) REQUIRE n.name IS UNIQUE",
@@ -132,8 +141,8 @@ def counts(store: GraphStore) -> dict[str, int]:
     out = {}
     for label in LABELS:
         out[label] = store.read(f"MATCH (n:{label}) RETURN count(n) AS c")[0]["c"]
-    for rel in ("AUTHORED", "PUBLISHED_IN", "HAS_MESH", "MENTIONS"):
-        out[rel] = store.read(f"MATCH ()-[r:{rel}]->() RETURN count(r) AS c")[0]["c"]
+    for rel, pattern in RELATIONSHIPS.items():
+        out[rel] = store.read(f"MATCH {pattern} RETURN count(r) AS c")[0]["c"]
     return out
 
 
