@@ -52,3 +52,16 @@ def test_faults_through_the_control_endpoint(server):
         "db": "gene", "term": 'TP53[sym] AND "Homo sapiens"[orgn]'}).content)
     assert [e.text for e in genes.findall("IdList/Id")] == ["7157"]
     assert httpx.get(f"{root}/_control/stats").json()["pending_faults"] == []
+
+
+def test_gene_ids_by_symbol_with_organism_filter(server):
+    from pipeline_factory.resilience.policy import Policy
+    from pipeline_factory.sources.eutils import EutilsClient
+    from pipeline_factory.sources.genes import search_gene_ids, summarise_genes
+    from pipeline_factory.sources.ncbi_settings import NcbiSettings
+
+    client = EutilsClient(NcbiSettings(base_url=server.url), Policy(name="t"), limiter=None, breaker=None)
+    assert search_gene_ids(client, ["TP53", "Trp53", "EGFR"], ["Homo sapiens"]) == ["7157", "1956"]
+    assert sorted(search_gene_ids(client, ["TP53", "Trp53"], [])) == ["22059", "7157"]
+    genes = summarise_genes(client, ["7157", "22059", "12189"], organisms=["Mus musculus"], batch_size=2)
+    assert sorted(g["symbol"] for g in genes) == ["Brca1", "Trp53"]
