@@ -129,6 +129,23 @@ class SQLBreakerStorage(pybreaker.CircuitBreakerStorage):
         self._set(opened_at=value.timestamp())
 
 
+class RedisBreakerStorage(pybreaker.CircuitRedisStorage):
+    """pybreaker's Redis storage with ``opened_at`` kept to the millisecond.
+
+    The stock storage truncates it to whole seconds, which shortens the open
+    period by up to a second: too coarse for short reset timeouts.
+    """
+
+    @property
+    def opened_at(self) -> datetime | None:
+        value = self._redis.get(self._namespace("opened_at_ms"))
+        return datetime.fromtimestamp(int(value) / 1000, UTC) if value else None
+
+    @opened_at.setter
+    def opened_at(self, value: datetime) -> None:
+        self._redis.set(self._namespace("opened_at_ms"), int(value.timestamp() * 1000))
+
+
 def _is_rate_limit(exc: BaseException) -> bool:
     return isinstance(exc, TransientServiceError) and exc.status == 429
 
@@ -235,9 +252,7 @@ def breaker_storage(name: str, *, redis_url: str | None = None, ledger_url: str 
         import redis
 
         client = redis.Redis.from_url(redis_url)
-        return pybreaker.CircuitRedisStorage(
-            pybreaker.STATE_CLOSED, client, namespace=f"pipeline_factory:breaker:{name}"
-        )
+        return RedisBreakerStorage(pybreaker.STATE_CLOSED, client, namespace=f"pipeline_factory:breaker:{name}")
     return SQLBreakerStorage(name, ledger_url)
 
 

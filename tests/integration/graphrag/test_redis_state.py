@@ -53,7 +53,7 @@ def _fail():
 
 
 def test_breaker_state_is_shared_through_redis(redis_url: str):
-    policy = CircuitBreakerPolicy(failure_threshold=5, reset_timeout_seconds=0.5, success_threshold=3)
+    policy = CircuitBreakerPolicy(failure_threshold=5, reset_timeout_seconds=1.5, success_threshold=3)
     first = shared_breaker("redis-api", policy, redis_url=redis_url)
     other = shared_breaker("redis-api", policy, redis_url=redis_url)
     for _ in range(5):
@@ -62,7 +62,7 @@ def test_breaker_state_is_shared_through_redis(redis_url: str):
     assert other.state == "open"
     with pytest.raises(CircuitOpenError):
         other.call(lambda: "never")
-    time.sleep(0.6)
+    time.sleep(1.7)
     for breaker in (other, first, other):
         breaker.call(lambda: "ok")
     assert first.state == "closed" and other.state == "closed"

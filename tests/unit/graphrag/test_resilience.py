@@ -23,7 +23,7 @@ POLICY = Policy(
     backoff_initial_seconds=1,
     backoff_max_seconds=30,
     backoff_jitter_seconds=1,
-    circuit_breaker=CircuitBreakerPolicy(failure_threshold=5, reset_timeout_seconds=0.5, success_threshold=3),
+    circuit_breaker=CircuitBreakerPolicy(failure_threshold=5, reset_timeout_seconds=1.5, success_threshold=3),
 )
 
 
@@ -93,7 +93,7 @@ def test_breaker_opens_after_five_failures_and_every_instance_sees_it(tmp_path: 
         other.call(lambda: called.append(1))
     assert called == []
 
-    time.sleep(0.6)
+    time.sleep(1.7)
     other.call(lambda: "ok")
     assert first.state == "half-open"
     first.call(lambda: "ok")
@@ -117,7 +117,7 @@ def test_a_failed_trial_call_reopens_and_429_never_counts(tmp_path: Path):
     for _ in range(5):
         with pytest.raises(TransientServiceError):
             breaker.call(_fail)
-    time.sleep(0.6)
+    time.sleep(1.7)
     with pytest.raises(TransientServiceError):
         breaker.call(_fail)  # the half-open trial fails
     assert breaker.state == "open"
