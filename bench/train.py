@@ -28,6 +28,8 @@ import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+# Runnable from a bare checkout (the GPU machine): the package without installing it.
+sys.path.insert(0, str(ROOT / "include"))
 SPEC = ROOT / "config" / "pipelines" / "model_training.yaml"
 LARGE_ROWS = 1_000_000
 
