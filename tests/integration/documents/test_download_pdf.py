@@ -139,3 +139,31 @@ def test_a_stage_where_no_pdf_downloads_fails_with_the_reasons(env, tmp_path, pd
         "failed",
         "failed",
     ]
+
+
+def test_a_host_that_keeps_failing_opens_its_breaker_and_later_jobs_fail_fast(env, tmp_path, pdf_host):
+    from pipeline_factory.resilience.policy import CircuitBreakerPolicy
+
+    data, ledger = env
+
+    def down(handler, _hit):
+        handler.send_response(503)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    for i in range(4):
+        pdf_host.routes[f"/down-{i}.pdf"] = down
+    ingest(data, tmp_path, [{"doc_id": f"down-{i}", "pdf_url": f"{pdf_host.url}/down-{i}.pdf"} for i in range(4)])
+    policy = POLICY.model_copy(
+        update={"circuit_breaker": CircuitBreakerPolicy(failure_threshold=3, reset_timeout_seconds=60)}
+    )
+    context = ctx(data, "download_pdf")
+    context.policy = policy
+    from pipeline_factory.exceptions import StageError
+
+    with pytest.raises(StageError, match="no PDF could be downloaded"):
+        DownloadPdf().run(context, DownloadPdfParams())
+    errors = [ledger.get(f"default:{PIPELINE}:down-{i}")["error"] for i in range(4)]
+    assert "HTTP 503" in errors[0]
+    assert all("circuit breaker" in error and "is open" in error for error in errors[2:])
+    assert sum(pdf_host.hits.values()) == 3  # the breaker opened after the third failure: no more calls

@@ -1,8 +1,8 @@
 """``download_pdf``: fetch each job's PDF politely and hand the job to the converter.
 
 Polite: one shared rate limiter per host group, in-task retries of transient
-failures (429, 5xx, resets, truncated bodies) that honour ``Retry-After``,
-both from the stage's policy (``polite-api``).  Careful: a response must say
+failures (429, 5xx, resets, truncated bodies) that honour ``Retry-After``, and
+a shared circuit breaker per host, all from the stage's policy (``polite-api``).  Careful: a response must say
 it is a PDF, stay under the size limit, arrive whole (``Content-Length``),
 start with ``%PDF-``, end with ``%%EOF`` and match the record's checksum when
 it has one.  A PDF that fails any check fails its job with the reason; the
@@ -152,6 +152,25 @@ def check_pdf_bytes(path: Path, size: int) -> None:
         raise BadPdf("truncated PDF: no %%EOF trailer")
 
 
+class HostBreakers:
+    """One shared circuit breaker per PDF host (when the policy has one): a host that is down fails fast."""
+
+    def __init__(self) -> None:
+        self._breakers: dict[str, Any] = {}
+
+    def get(self, url: str, policy: Policy) -> Any:
+        if policy.circuit_breaker is None:
+            return None
+        from urllib.parse import urlsplit
+
+        from pipeline_factory.resilience.breaker import shared_breaker
+
+        host = urlsplit(url).netloc
+        if host not in self._breakers:
+            self._breakers[host] = shared_breaker(f"pdf-host:{host}", policy.circuit_breaker)
+        return self._breakers[host]
+
+
 class DownloadPdf:
     def run(self, ctx: StageContext, params: DownloadPdfParams) -> StageResult:
         import httpx
@@ -172,6 +191,7 @@ class DownloadPdf:
             downloaded: list[str] = []
             failures: dict[str, str] = {}
             headers = {"User-Agent": params.user_agent, "Accept": "application/pdf"}
+            breakers = HostBreakers()
             with httpx.Client(timeout=params.timeout_seconds, follow_redirects=True, headers=headers) as client:
                 for record in records:
                     job_id, url = record["job_id"], record.get("pdf_url")
@@ -185,7 +205,19 @@ class DownloadPdf:
                             return copy_local_pdf(url, params, expected)
                         if limiter is not None:
                             limiter.acquire()
-                        return fetch_pdf(client, url, params, expected)
+
+                        def call() -> Downloaded | BadPdf:
+                            # a bad PDF is the host answering, not the host failing: it must not trip the breaker
+                            try:
+                                return fetch_pdf(client, url, params, expected)
+                            except BadPdf as exc:
+                                return exc
+
+                        breaker = breakers.get(url, policy)
+                        outcome = breaker.call(call) if breaker is not None else call()
+                        if isinstance(outcome, BadPdf):
+                            raise outcome
+                        return outcome
 
                     try:
                         result = call_with_retry(policy, attempt, what=f"GET {url}")
