@@ -245,20 +245,26 @@ def breakers_overview(*, redis_url: str | None = None, ledger_url: str | None = 
 
 
 def _redis_breakers(url: str) -> list[dict[str, Any]]:
+    """Names from a key scan; values through the breaker module's own storage, so formats stay its business."""
     import redis
 
+    from pipeline_factory.resilience.breaker import breaker_storage
+
     client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3, decode_responses=True)
+    suffix = ":pybreaker:state"
+    names = sorted(
+        key.removeprefix(BREAKER_NAMESPACE).removesuffix(suffix)
+        for key in client.scan_iter(match=f"{BREAKER_NAMESPACE}*{suffix}")
+    )
     breakers = []
-    for key in sorted(client.scan_iter(match=f"{BREAKER_NAMESPACE}*:pybreaker:state")):
-        name = key.removeprefix(BREAKER_NAMESPACE).removesuffix(":pybreaker:state")
-        prefix = f"{BREAKER_NAMESPACE}{name}:pybreaker:"
-        state, fails, opened = client.mget(prefix + "state", prefix + "fail_counter", prefix + "opened_at")
+    for name in names:
+        storage = breaker_storage(name, redis_url=url)
         breakers.append(
             {
                 "name": name,
-                "state": state,
-                "fail_counter": int(fails or 0),
-                "opened_at": _iso(float(opened)) if opened else None,
+                "state": storage.state,
+                "fail_counter": storage.counter,
+                "opened_at": _iso(storage.opened_at),
                 "updated_at": None,
             }
         )
