@@ -97,3 +97,22 @@ def test_promote_requires_a_recorded_approval(tmp_path):
         approval_of(ctx, params)
     ctx.upstream = {"approve_promotion": {"chosen_options": ["Approve"], "responded_by": "bob"}}
     assert approval_of(ctx, params)["responded_by"] == "bob"
+
+
+def test_the_answer_is_recorded_in_the_workspace_for_promote(tmp_path, monkeypatch):
+    import json
+    from datetime import UTC, datetime
+
+    from pipeline_factory.stages.ml.approval import build_approval_task
+    from pipeline_factory.workspace import run_dir
+
+    monkeypatch.setenv("PIPELINE_DATA_DIR", str(tmp_path))
+    task = build_approval_task(SimpleNamespace(name="approve_promotion", timeout=None, params={}),
+                               SimpleNamespace(name="model_training"), {"task_id": "approve_promotion"})
+    event = {"chosen_options": ["Approve"], "params_input": {}, "responded_at": datetime(2026, 1, 2, tzinfo=UTC),
+             "responded_by_user": {"id": "u1", "name": "alice"}}
+    task.execute_complete({"run_id": "manual__2026-01-02T00:00:00+00:00"}, event)
+    record = json.loads((run_dir("model_training", "manual__2026-01-02T00:00:00+00:00") / "approve_promotion"
+                         / "result.json").read_text())
+    assert record == {"kind": "ml.approval", "chosen_options": ["Approve"], "approved": True,
+                      "responded_by": "alice", "responded_at": "2026-01-02 00:00:00+00:00"}
