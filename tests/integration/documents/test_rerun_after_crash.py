@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+from pathlib import Path
+
 import pytest
 from pipeline_factory.stages.contracts import StageContext
 from pipeline_factory.stages.documents.chunking import Chunk
@@ -43,7 +47,16 @@ def prepared(tmp_path, monkeypatch, embedder, neo4j_server):
             pipeline=PIPELINE, stage=stage, run_id=RUN_ID, run_dir=data / "runs" / PIPELINE / RUN_ID, data_dir=data
         )
 
-    Ingest().run(ctx("ingest"), IngestParams(source="folder", path="tests/fixtures/documents"))
+    # unique document ids: the Neo4j server is shared by the whole session
+    tag = uuid.uuid4().hex[:8]
+    source = tmp_path / "source"
+    source.mkdir()
+    lines = (Path(__file__).parents[2] / "fixtures" / "documents" / "abstracts.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines if line.strip()]
+    for record in records:
+        record["pmid"] = f"crash-{tag}-{record['pmid']}"
+    (source / "abstracts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    Ingest().run(ctx("ingest"), IngestParams(source="folder", path=str(source)))
     Parse().run(ctx("parse"), ParseParams())
     chunks = Chunk().run(ctx("chunk"), ChunkParams(max_chars=120, overlap_sentences=1))["chunks"]
     Embed().run(ctx("embed"), EmbedParams(device="cpu"))
