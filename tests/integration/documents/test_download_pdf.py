@@ -167,3 +167,22 @@ def test_a_host_that_keeps_failing_opens_its_breaker_and_later_jobs_fail_fast(en
     assert "HTTP 503" in errors[0]
     assert all("circuit breaker" in error and "is open" in error for error in errors[2:])
     assert sum(pdf_host.hits.values()) == 3  # the breaker opened after the third failure: no more calls
+
+
+def test_ingest_reads_an_http_json_source(env, pdf_host):
+    data, ledger = env
+    payload = {
+        "documents": [
+            {"id": "h-1", "title": "KRAS", "abstract": "KRAS mutations drive tumours."},
+            {"title": "No id", "text": "An id is made from the content."},
+        ]
+    }
+    pdf_host.serve("/api/documents", json.dumps(payload).encode(), "application/json")
+    context = ctx(data, "ingest")
+    result = Ingest().run(context, IngestParams(source="http_json", url=f"{pdf_host.url}/api/documents"))
+    assert result["documents"] == 2
+    jobs = sorted(j["doc_id"] for j in ledger.jobs_for_run(f"{PIPELINE}/{RUN_ID}"))
+    assert jobs[1] == "h-1" and jobs[0].startswith("doc-")
+    again = Ingest().run(context, IngestParams(source="http_json", url=f"{pdf_host.url}/api/documents"))
+    assert again["documents"] == 2
+    assert sorted(j["doc_id"] for j in ledger.jobs_for_run(f"{PIPELINE}/{RUN_ID}")) == jobs  # same ids on a rerun

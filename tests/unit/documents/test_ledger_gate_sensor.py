@@ -105,3 +105,17 @@ def test_build_gate_task_maps_the_stage_spec():
     assert (gate.timeout, gate.poke_interval, gate.deferrable) == (7200.0, 15.0, True)
     assert gate.execution_timeout is None
     assert task_kwargs["execution_timeout"] == timedelta(seconds=60)
+
+
+def test_the_ledger_url_comes_from_the_env_or_the_airflow_connection(monkeypatch):
+    from pipeline_factory.sensors.ledger_gate import ledger_url_from_airflow
+
+    monkeypatch.setenv("PIPELINE_LEDGER_URL", "sqlite:////tmp/x.sqlite")
+    monkeypatch.setenv("AIRFLOW_CONN_PIPELINE_LEDGER", "postgresql://ledger:secret@db.example:5432/ledger")
+    assert ledger_url_from_airflow() == "sqlite:////tmp/x.sqlite"
+    monkeypatch.delenv("PIPELINE_LEDGER_URL")
+    assert ledger_url_from_airflow() == "postgresql+psycopg2://ledger:secret@db.example:5432/ledger"
+    # exported, so stage code in this process uses the same ledger
+    import os
+
+    assert os.environ["PIPELINE_LEDGER_URL"] == "postgresql+psycopg2://ledger:secret@db.example:5432/ledger"
