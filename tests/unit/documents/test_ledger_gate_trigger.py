@@ -155,3 +155,31 @@ async def test_an_unreadable_ledger_keeps_gates_waiting_until_the_deadline(tmp_p
     event = await asyncio.wait_for(make_trigger(url, deadline=deadline).run().asend(None), 5)
     assert event.payload["status"] == "error"
     assert "ledger could not be read" in event.payload["message"]
+
+
+async def test_a_slow_ledger_never_blocks_the_event_loop(ledger, ledger_url, add_jobs, monkeypatch):
+    from pipeline_factory.stores.ledger import Ledger
+
+    add_jobs(ledger, RUN, 1, state="gated")
+    real = Ledger.gate_status
+
+    def slow_gate_status(self, *args, **kwargs):
+        import time
+
+        time.sleep(0.6)  # a database under load
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Ledger, "gate_status", slow_gate_status)
+    gate = asyncio.create_task(make_trigger(ledger_url, poll_interval=0.1).run().asend(None))
+    loop = asyncio.get_running_loop()
+    gaps, last = [], loop.time()
+    for _ in range(20):  # the triggerer's other triggers keep running meanwhile
+        await asyncio.sleep(0.05)
+        now = loop.time()
+        gaps.append(now - last)
+        last = now
+    assert max(gaps) < 0.55, gaps  # a blocking query would stall the loop for 0.6 s at a time
+    assert not gate.done()
+    gate.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await gate
