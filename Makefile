@@ -167,3 +167,28 @@ mlflow-stop:
 ml-sample-data: venv
 	$(PY) -m pipeline_factory.stages.ml.sample_data --out $(PIPELINE_DATA_DIR)/ml/incoming/breast_cancer \
 		--batches 1-3 --if-empty
+
+# --- Local mail sink: smtp_default for `make run` ----------------------------------
+# Every notification lands as an .eml file in $(PIPELINE_DATA_DIR)/mail instead of
+# failing for want of a relay.  Point AIRFLOW_CONN_SMTP_DEFAULT at a real relay to send.
+MAIL_PORT ?= 2525
+MAIL_PID := $(PIPELINE_DATA_DIR)/mail/sink.pid
+export AIRFLOW_CONN_SMTP_DEFAULT ?= {"conn_type": "smtp", "host": "127.0.0.1", "port": $(MAIL_PORT), "extra": {"disable_tls": true, "disable_ssl": true, "from_email": "pipelines@localhost"}}
+
+.PHONY: mail-start mail-stop
+
+services: mlflow-start ml-sample-data mail-start
+services-stop: mlflow-stop mail-stop
+
+mail-start: venv
+	@mkdir -p $(dir $(MAIL_PID))
+	@if [ -f $(MAIL_PID) ] && kill -0 $$(cat $(MAIL_PID)) 2>/dev/null; then \
+		echo "mail sink already running (pid $$(cat $(MAIL_PID)))"; \
+	else \
+		nohup $(PY) -m pipeline_factory.notify_sink --port $(MAIL_PORT) --out $(dir $(MAIL_PID)) \
+			> $(dir $(MAIL_PID))sink.log 2>&1 & echo $$! > $(MAIL_PID); \
+		echo "mail sink on 127.0.0.1:$(MAIL_PORT), mails in $(dir $(MAIL_PID))"; \
+	fi
+
+mail-stop:
+	@if [ -f $(MAIL_PID) ]; then kill $$(cat $(MAIL_PID)) 2>/dev/null || true; rm -f $(MAIL_PID); fi

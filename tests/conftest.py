@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,44 @@ def config_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     shutil.copytree(ROOT / "config", target, ignore=shutil.ignore_patterns("schema"))
     monkeypatch.setenv("PIPELINE_FACTORY_CONFIG", str(target))
     yield target
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def neo4j_server() -> Iterator[Any]:
+    """One real Neo4j (the project's launcher) per session, on a free port.
+
+    Points ``NEO4J_URI`` at it so stage code finds it through
+    ``GraphStore.from_env()`` and yields a connected ``GraphStore``.  The
+    first session on a machine builds the launcher with Maven (about 1.5
+    minutes, then cached under ``.cache/``).  Skipped only when Java is missing.
+    """
+    if shutil.which("java") is None:
+        pytest.skip("Java is not installed: no Neo4j")
+    from pipeline_factory.stores import neo4j_launcher
+    from pipeline_factory.stores.graph import GraphStore
+
+    home = Path(tempfile.mkdtemp(prefix="neo4j-test-"))
+    info = neo4j_launcher.start(home=home, port=free_port())
+    previous = os.environ.get("NEO4J_URI")
+    os.environ["NEO4J_URI"] = info.uri
+    store = GraphStore(info.uri)
+    try:
+        store.verify()
+        yield store
+    finally:
+        store.close()
+        neo4j_launcher.stop(home=home)
+        shutil.rmtree(home, ignore_errors=True)
+        if previous is None:
+            os.environ.pop("NEO4J_URI", None)
+        else:
+            os.environ["NEO4J_URI"] = previous
 
 
 class DagRunner:

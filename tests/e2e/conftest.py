@@ -85,6 +85,12 @@ class Cluster:
     data_dir: Path
     ledger_url: str
     logs: Path
+
+    @property
+    def mailbox(self) -> Path:
+        """Where the e2e SMTP sink keeps every mail the pipelines send."""
+        return self.root / "mail"
+
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     _token: str | None = None
 
@@ -202,8 +208,27 @@ def _stop_postgres(pgdata: Path) -> None:
                    capture_output=True)
 
 
+def _start_eutils(logs: Path) -> tuple[subprocess.Popen, str]:
+    """The E-utilities stand-in the GraphRAG pipelines collect from (the machine has no internet)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline_factory.devservers.eutils", "--port", str(port)],
+        stdout=(logs / "eutils.log").open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/_control/stats", timeout=2).status_code == 200:
+                return proc, f"{url}/entrez/eutils"
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    proc.kill()
+    raise AssertionError(f"the E-utilities stand-in did not start:\n{_tail(logs / 'eutils.log')}")
+
+
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory, neo4j_server: Any) -> Iterator[Cluster]:
     if not (PG_BIN / "initdb").exists():
         pytest.skip("PostgreSQL server binaries are missing: run `make system-deps`")
     root = tmp_path_factory.mktemp("e2e")
@@ -215,6 +240,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     home, data_dir, logs, config = root / "airflow", root / "data", root / "logs", root / "config"
     for folder in (home, data_dir, logs):
         folder.mkdir()
+    eutils, eutils_url = _start_eutils(logs)
+    mail_port = free_port()
+    mail = subprocess.Popen(
+        [sys.executable, "-m", "pipeline_factory.notify_sink", "--port", str(mail_port), "--out", str(root / "mail")],
+        stdout=(logs / "mail.log").open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
     shutil.copytree(ROOT / "config", config, ignore=shutil.ignore_patterns("schema"))
     for name, text in E2E_SPECS.items():
         (config / "pipelines" / name).write_text(text)
@@ -251,6 +282,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         "PIPELINE_FACTORY_CONFIG": str(config),
         "PIPELINE_DATA_DIR": str(data_dir),
         "PIPELINE_LEDGER_URL": ledger_url,
+        "NEO4J_URI": os.environ["NEO4J_URI"],
+        "NCBI_EUTILS_URL": eutils_url,
+        "NCBI_EMAIL": "e2e@example.org",
+        "PIPELINE_NOTIFY_TO": "ops@example.org",
+        "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps({
+            "conn_type": "smtp", "host": "127.0.0.1", "port": mail_port,
+            "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "pipelines@e2e.local"},
+        }),
     }
     env.pop("PIPELINE_RUNTIME", None)
     cluster = Cluster(root=root, env=env, url=url, config=config, data_dir=data_dir, ledger_url=ledger_url,
@@ -260,6 +299,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     pools = cluster.project_cli("pools")
     (root / "pools.json").write_text(pools.stdout)
     assert cluster.cli("pools", "import", str(root / "pools.json")).returncode == 0
+    cluster.processes["eutils"] = eutils
+    cluster.processes["mail"] = mail
     try:
         for name in ("api-server", "scheduler", "dag-processor", "triggerer"):
             cluster.processes[name] = subprocess.Popen(
