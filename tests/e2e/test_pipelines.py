@@ -8,6 +8,7 @@ writers are idempotent under a real scheduler too.
 
 from __future__ import annotations
 
+import email
 import json
 import subprocess
 import sys
@@ -28,6 +29,16 @@ def _qdrant_count(cluster, collection: str) -> int:
         return store.count(collection)
     finally:
         store.close()
+
+
+def _mail_text(path: Path) -> str:
+    """Subject and every decoded text part of a saved mail."""
+    message = email.message_from_bytes(path.read_bytes())
+    parts = [str(message["Subject"])]
+    for part in message.walk():
+        if part.get_content_maintype() == "text":
+            parts.append(part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8", "replace"))
+    return "\n".join(parts)
 
 
 def _run_ok(cluster, dag_id: str, conf: dict | None = None, timeout: float = 600) -> str:
@@ -113,5 +124,5 @@ def test_model_training_registers_a_champion(cluster):
     champion = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_by_alias(
         "model_training.diagnosis_lgbm", "champion")
     assert int(champion.version) == 1
-    mails = [m.read_text(errors="replace") for m in sorted(cluster.mailbox.glob("*.eml"))]
+    mails = [_mail_text(m) for m in sorted(cluster.mailbox.glob("*.eml"))]
     assert any("model_training" in m and "macro_f1" in m for m in mails), mails
