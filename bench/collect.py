@@ -63,6 +63,7 @@ def standin(papers_per_term: int) -> Iterator[str]:
 
 def collection_run(papers: int, api_key: str | None, concurrency: int) -> dict[str, float]:
     import httpx
+
     from pipeline_factory.resilience.policy import CircuitBreakerPolicy, Policy
     from pipeline_factory.stages.contracts import StageContext
     from pipeline_factory.stages.graphrag.collect import CollectGenes, CollectPubmed

@@ -54,7 +54,7 @@ class StageType:
     description: str
     kind: Literal["task", "gate", "approval"] = "task"
     default_compute: Literal["cpu", "gpu"] = "cpu"
-    #: For control stages: ``module:function(stage, task_kwargs) -> operator``,
+    #: For control stages: ``module:function(stage, pipeline, task_kwargs) -> operator``,
     #: imported when the DAG is built (keep that module light).
     builder: str | None = None
 

@@ -7,6 +7,7 @@ import json
 import time
 
 import pytest
+
 from pipeline_factory.resilience.policy import Policy
 from pipeline_factory.stages.contracts import StageContext
 from pipeline_factory.stages.documents.download import DownloadPdf

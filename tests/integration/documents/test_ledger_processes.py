@@ -9,6 +9,7 @@ import textwrap
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from pipeline_factory.stores.ledger import Ledger
 from pipeline_factory.triggers.ledger_gate import LedgerGateTrigger
 

@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from pipeline_factory.stages.contracts import StageContext
 from pipeline_factory.stages.documents.chunking import Chunk
 from pipeline_factory.stages.documents.embed import Embed

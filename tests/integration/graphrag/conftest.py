@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from pipeline_factory.devservers.eutils import EutilsServer
 from pipeline_factory.resilience.policy import CircuitBreakerPolicy, Policy
 

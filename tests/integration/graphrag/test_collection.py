@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from pipeline_factory.devservers.eutils import Fault
 from pipeline_factory.exceptions import CircuitOpenError, TransientServiceError
 from pipeline_factory.sources.eutils import EutilsClient

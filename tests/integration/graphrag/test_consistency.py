@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from pipeline_factory.devservers import eutils_corpus as corpus
 from pipeline_factory.sources.genes import gene_record
 from pipeline_factory.sources.pubmed import parse_pubmed_xml

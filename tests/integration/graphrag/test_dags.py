@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from pipeline_factory.stages.graphrag.snapshot import Snapshot
 from pipeline_factory.workspace import run_dir, safe_run_id
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+
 from pipeline_factory.exceptions import CircuitOpenError, TransientServiceError
 from pipeline_factory.resilience.breaker import shared_breaker
 from pipeline_factory.resilience.policy import CircuitBreakerPolicy

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from pipeline_factory.exceptions import CircuitOpenError, TransientServiceError
 from pipeline_factory.resilience.breaker import shared_breaker
 from pipeline_factory.resilience.policy import CircuitBreakerPolicy

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import pytest
-from pipeline_factory.stores.ledger import Ledger
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+
+from pipeline_factory.stores.ledger import Ledger
 
 
 @pytest.fixture

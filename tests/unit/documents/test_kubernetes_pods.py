@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from pipeline_factory.factory.builder import build_dag
 from pipeline_factory.spec.loader import load_specs
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from pipeline_factory.stores.ledger import Ledger, job_key, run_key
 
 

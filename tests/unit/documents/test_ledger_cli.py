@@ -4,6 +4,7 @@ import argparse
 import json
 
 import pytest
+
 from pipeline_factory.ledger_cli import add_ledger_commands, main, parse_assignments, parse_value
 
 

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException, TaskDeferred
+
 from pipeline_factory.sensors.ledger_gate import LedgerGateSensor, build_gate_task
 from pipeline_factory.triggers.ledger_gate import LedgerGateTrigger
 

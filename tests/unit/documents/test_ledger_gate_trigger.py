@@ -4,6 +4,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from pipeline_factory.triggers import gate_poller
 from pipeline_factory.triggers.ledger_gate import LedgerGateTrigger
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 
 import pytest
+
 from pipeline_factory.exceptions import StageSkipped
 from pipeline_factory.stages.documents.params import PdfToIrParams
 from pipeline_factory.stages.documents.pdf_ir import (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from pipeline_factory.exceptions import StageSkipped
 from pipeline_factory.stages.documents.chunking import Chunk, chunk_document, split_sentences, windows
 from pipeline_factory.stages.documents.extraction import (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+
 from pipeline_factory.resilience.policy import Policy
 from pipeline_factory.spec.loader import load_policies
 

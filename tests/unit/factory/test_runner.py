@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from pipeline_factory.exceptions import StageParamsError
 from pipeline_factory.runner import run_stage
 from pipeline_factory.workspace import run_dir, safe_run_id

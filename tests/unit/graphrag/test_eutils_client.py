@@ -7,6 +7,7 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
+
 from pipeline_factory.exceptions import ExternalServiceError, TransientServiceError
 from pipeline_factory.resilience.policy import Policy
 from pipeline_factory.sources.eutils import EutilsClient

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from lxml import etree
+
 from pipeline_factory.devservers.eutils import EutilsServer
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from pipeline_factory.devservers import eutils_corpus as corpus
 from pipeline_factory.exceptions import TransientServiceError
 from pipeline_factory.sources.genes import gene_record, organism_matches

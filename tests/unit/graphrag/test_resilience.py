@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import tenacity
+
 from pipeline_factory.exceptions import CircuitOpenError, ExternalServiceError, TransientServiceError
 from pipeline_factory.resilience.breaker import SharedBreaker, SQLBreakerStorage
 from pipeline_factory.resilience.policy import CircuitBreakerPolicy, Policy

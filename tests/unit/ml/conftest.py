@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from pipeline_factory.stages.contracts import StageContext
 
 SOURCE = "incoming"

@@ -9,8 +9,9 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from pipeline_factory.stages.registry import default_registry
 from pydantic import ValidationError
+
+from pipeline_factory.stages.registry import default_registry
 
 HEAVY = ("mlflow", "lightgbm", "xgboost", "torch", "pandas", "sklearn", "pyarrow", "numpy")
 
@@ -43,6 +44,7 @@ def test_parse_time_modules_import_no_heavy_library():
 
 def test_approval_builder_renders_airflows_approval_operator():
     from airflow.providers.standard.operators.hitl import ApprovalOperator
+
     from pipeline_factory.stages.ml.approval import build_approval_task, metrics_markdown
 
     stage = SimpleNamespace(name="approve_promotion", timeout=None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from pipeline_factory.stages.ml.expressions import ExpressionError, columns_used, evaluate
 
 COLUMNS = {"a": np.array([1.0, 4.0]), "b": np.array([2.0, 8.0])}

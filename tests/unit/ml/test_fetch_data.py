@@ -6,6 +6,7 @@ import json
 
 import pandas as pd
 import pytest
+
 from pipeline_factory.exceptions import StageError, StageSkipped
 from pipeline_factory.stages.ml.fetch import FetchData, dataset_dir
 from pipeline_factory.stages.ml.params import FetchDataParams

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+
 from pipeline_factory.tracking.promotion_lock import PromotionLockTimeout, promotion_lock
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from pipeline_factory.tracking.promotion_rule import Guardrail, PromotionRule, decide
 from pydantic import ValidationError
+
+from pipeline_factory.tracking.promotion_rule import Guardrail, PromotionRule, decide
 
 RULE = PromotionRule(metric="macro_f1", min_improvement=0.001, floor=0.80,
                      guardrails={"component_avg_r2": ">= 0.95"})

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from pipeline_factory.spec.loader import load_specs
 
 VALID = """\
