@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pipeline_factory import settings
+from pipeline_factory.events import emit_stage_event
 from pipeline_factory.exceptions import ConfigError, SpecError, StageParamsError, StageSkipped
 from pipeline_factory.spec.checks import upstream_of
 from pipeline_factory.spec.loader import load_policies, load_spec
@@ -96,10 +97,23 @@ def run_stage(
     started = time.monotonic()
     ctx.log.info("stage %s.%s (%s) starting, try %s, workspace %s", pipeline, stage, stage_spec.type,
                  try_number, directory)
-    result = stage_type.load().run(ctx, stage_params) or {}
+    emit_stage_event(pipeline, stage, run_id, "started",
+                     {"type": stage_spec.type, "try_number": try_number, "compute": ctx.compute})
+    try:
+        result = stage_type.load().run(ctx, stage_params) or {}
+    except StageSkipped as exc:
+        emit_stage_event(pipeline, stage, run_id, "skipped", {"reason": str(exc), "try_number": try_number})
+        raise
+    except Exception as exc:
+        emit_stage_event(pipeline, stage, run_id, "failed",
+                         {"error": f"{type(exc).__name__}: {exc}"[:4000], "try_number": try_number})
+        raise
     write_json_atomic(directory / stage / RESULT_FILE, result)
-    ctx.log.info("stage %s.%s finished in %.2fs: %s", pipeline, stage, time.monotonic() - started,
-                 json.dumps(result, default=str)[:2000])
+    seconds = time.monotonic() - started
+    emit_stage_event(pipeline, stage, run_id, "completed",
+                     {"result": json.loads(json.dumps(result, default=str)), "seconds": round(seconds, 3),
+                      "try_number": try_number})
+    ctx.log.info("stage %s.%s finished in %.2fs: %s", pipeline, stage, seconds, json.dumps(result, default=str)[:2000])
     return result
 
 

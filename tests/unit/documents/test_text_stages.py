@@ -98,11 +98,7 @@ def test_ingest_parse_chunk_extract_on_the_shipped_corpus(stage_ctx, ledger):
     dictionary = json.loads((ctx.run_dir / "extract" / "dictionary.json").read_text())
     assert {d["origin"] for d in dictionary} >= {"lexicon:genes.tsv", "lexicon:diseases.tsv", "mined"}
 
-    events = ledger.events(dag_run_id=run)
-    stages = [
-        (e["type"].rsplit(".", 1)[-1], e["subject"]) for e in events if e["type"].endswith(("started", "completed"))
-    ]
-    assert ("started", "ingest") in stages and ("completed", "extract") in stages
+    events = ledger.events(dag_run_id=run)  # stage lifecycle events come from the runner (tests/unit/factory)
     assert any(e["type"].endswith("job.failed") and e["subject"] == "default:docs_auto:t-3" for e in events)
 
 

@@ -49,3 +49,18 @@ def test_exit_codes(project_root: Path):
     assert _runner("no_such", "greet", cwd=project_root).returncode == 2
     assert _runner("example_hello", "greet", "--params", "[1]", cwd=project_root).returncode == 2
     assert _runner("example_hello", "greet", "--params", '{"greeting": 5}', cwd=project_root).returncode == 1
+
+
+def test_every_stage_leaves_lifecycle_events_in_the_ledger():
+    from pipeline_factory.stores.ledger import Ledger, run_key
+
+    run_stage("example_hello", "greet", run_id="r-events", params={"greeting": "ev"})
+    with pytest.raises(StageParamsError):
+        run_stage("example_hello", "greet", run_id="r-events", params={"greeting": 1})
+    events = Ledger.from_env().events(dag_run_id=run_key("example_hello", "r-events"))
+    types = [e["type"] for e in events]
+    assert types == ["org.pipeline-factory.stage.started", "org.pipeline-factory.stage.completed"]
+    completed = events[-1]
+    assert completed["specversion"] == "1.0" and completed["subject"] == "greet"
+    assert completed["source"].endswith("example_hello/greet")
+    assert completed["data"]["result"] == {"message": "ev"}

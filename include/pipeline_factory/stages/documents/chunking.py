@@ -113,20 +113,18 @@ def load_documents(ctx: StageContext, live: dict[str, dict[str, Any]]) -> list[d
 
 class Chunk:
     def run(self, ctx: StageContext, params: ChunkParams) -> StageResult:
-        with jobs.stage_events(ctx) as summary:
-            live = jobs.live_jobs(ctx)
-            documents = load_documents(ctx, live)
-            if not documents:
-                raise StageSkipped("no live document to chunk")
-            chunks, failed = [], 0
-            for ir in documents:
-                pieces = chunk_document(ir, params.max_chars, params.overlap_sentences)
-                if not pieces:
-                    jobs.fail_job(ctx, ir["job_id"], "the document produced no chunks")
-                    failed += 1
-                    continue
-                chunks.extend(pieces)
-            write_jsonl(ctx.stage_dir / CHUNKS_FILE, chunks)
-            jobs.advance(ctx, sorted({c["job_id"] for c in chunks}), state="running")
-            summary.update(documents=len(documents) - failed, chunks=len(chunks), failed=failed)
+        live = jobs.live_jobs(ctx)
+        documents = load_documents(ctx, live)
+        if not documents:
+            raise StageSkipped("no live document to chunk")
+        chunks, failed = [], 0
+        for ir in documents:
+            pieces = chunk_document(ir, params.max_chars, params.overlap_sentences)
+            if not pieces:
+                jobs.fail_job(ctx, ir["job_id"], "the document produced no chunks")
+                failed += 1
+                continue
+            chunks.extend(pieces)
+        write_jsonl(ctx.stage_dir / CHUNKS_FILE, chunks)
+        jobs.advance(ctx, sorted({c["job_id"] for c in chunks}), state="running")
         return {"documents": len(documents) - failed, "chunks": len(chunks), "failed": failed}

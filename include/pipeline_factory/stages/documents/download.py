@@ -183,61 +183,59 @@ class DownloadPdf:
             if policy.rate_limit_per_second
             else None
         )
-        with jobs.stage_events(ctx) as summary:
-            live = jobs.live_jobs(ctx)
-            records = [r for r in read_jsonl(ctx.run_dir / "ingest" / DOCUMENTS_FILE) if r["job_id"] in live]
-            if not records:
-                raise StageSkipped("no live jobs to download")
-            downloaded: list[str] = []
-            failures: dict[str, str] = {}
-            headers = {"User-Agent": params.user_agent, "Accept": "application/pdf"}
-            breakers = HostBreakers()
-            with httpx.Client(timeout=params.timeout_seconds, follow_redirects=True, headers=headers) as client:
-                for record in records:
-                    job_id, url = record["job_id"], record.get("pdf_url")
-                    if not url:
-                        failures[job_id] = "the record has no pdf_url"
-                        jobs.fail_job(ctx, job_id, failures[job_id])
-                        continue
+        live = jobs.live_jobs(ctx)
+        records = [r for r in read_jsonl(ctx.run_dir / "ingest" / DOCUMENTS_FILE) if r["job_id"] in live]
+        if not records:
+            raise StageSkipped("no live jobs to download")
+        downloaded: list[str] = []
+        failures: dict[str, str] = {}
+        headers = {"User-Agent": params.user_agent, "Accept": "application/pdf"}
+        breakers = HostBreakers()
+        with httpx.Client(timeout=params.timeout_seconds, follow_redirects=True, headers=headers) as client:
+            for record in records:
+                job_id, url = record["job_id"], record.get("pdf_url")
+                if not url:
+                    failures[job_id] = "the record has no pdf_url"
+                    jobs.fail_job(ctx, job_id, failures[job_id])
+                    continue
 
-                    def attempt(url: str = url, expected: str | None = record.get("pdf_sha256")) -> Downloaded:
-                        if url.startswith("file:"):
-                            return copy_local_pdf(url, params, expected)
-                        if limiter is not None:
-                            limiter.acquire()
+                def attempt(url: str = url, expected: str | None = record.get("pdf_sha256")) -> Downloaded:
+                    if url.startswith("file:"):
+                        return copy_local_pdf(url, params, expected)
+                    if limiter is not None:
+                        limiter.acquire()
 
-                        def call() -> Downloaded | BadPdf:
-                            # a bad PDF is the host answering, not the host failing: it must not trip the breaker
-                            try:
-                                return fetch_pdf(client, url, params, expected)
-                            except BadPdf as exc:
-                                return exc
+                    def call() -> Downloaded | BadPdf:
+                        # a bad PDF is the host answering, not the host failing: it must not trip the breaker
+                        try:
+                            return fetch_pdf(client, url, params, expected)
+                        except BadPdf as exc:
+                            return exc
 
-                        breaker = breakers.get(url, policy)
-                        outcome = breaker.call(call) if breaker is not None else call()
-                        if isinstance(outcome, BadPdf):
-                            raise outcome
-                        return outcome
+                    breaker = breakers.get(url, policy)
+                    outcome = breaker.call(call) if breaker is not None else call()
+                    if isinstance(outcome, BadPdf):
+                        raise outcome
+                    return outcome
 
-                    try:
-                        result = call_with_retry(policy, attempt, what=f"GET {url}")
-                    except ExternalServiceError as exc:
-                        failures[job_id] = f"{url}: {exc}"
-                        jobs.fail_job(ctx, job_id, failures[job_id])
-                        continue
-                    jobs.ledger().mark(
-                        job_id,
-                        only_if_state=("pending", "running", "gated"),
-                        state="gated",
-                        current_stage=ctx.stage,
-                        pdf_downloaded=True,
-                        pdf_ir_ready=False,
-                        pdf_path=data_relative(result.path),
-                        pdf_sha256=result.sha256,
-                    )
-                    downloaded.append(job_id)
-                    ctx.log.info("%s: %d bytes, sha256 %s", url, result.size, result.sha256[:12])
-            summary.update(downloaded=len(downloaded), failed=len(failures))
-            if not downloaded:
-                raise StageError(f"no PDF could be downloaded: {'; '.join(sorted(failures.values())[:5])}")
+                try:
+                    result = call_with_retry(policy, attempt, what=f"GET {url}")
+                except ExternalServiceError as exc:
+                    failures[job_id] = f"{url}: {exc}"
+                    jobs.fail_job(ctx, job_id, failures[job_id])
+                    continue
+                jobs.ledger().mark(
+                    job_id,
+                    only_if_state=("pending", "running", "gated"),
+                    state="gated",
+                    current_stage=ctx.stage,
+                    pdf_downloaded=True,
+                    pdf_ir_ready=False,
+                    pdf_path=data_relative(result.path),
+                    pdf_sha256=result.sha256,
+                )
+                downloaded.append(job_id)
+                ctx.log.info("%s: %d bytes, sha256 %s", url, result.size, result.sha256[:12])
+        if not downloaded:
+            raise StageError(f"no PDF could be downloaded: {'; '.join(sorted(failures.values())[:5])}")
         return {"downloaded": len(downloaded), "failed": len(failures), "failures": failures}

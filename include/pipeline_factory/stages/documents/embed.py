@@ -32,35 +32,33 @@ class Embed:
 
         from pipeline_factory.embedding import get_embedder
 
-        with jobs.stage_events(ctx) as summary:
-            chunks = live_chunks(ctx)
-            if not chunks:
-                raise StageSkipped("no live chunk to embed")
-            embedder = get_embedder(params.model, params.device)
-            texts = [c["text"] for c in chunks]
-            try:
-                vectors = embedder.encode(texts, batch_size=params.batch_size)
-                kept = chunks
-            except Exception as exc:  # isolate the job that breaks the batch
-                ctx.log.warning("embedding the batch failed (%s); embedding job by job", exc)
-                kept, vectors = [], []
-                by_job: dict[str, list[dict[str, Any]]] = defaultdict(list)
-                for chunk in chunks:
-                    by_job[chunk["job_id"]].append(chunk)
-                for job_id, job_chunks in by_job.items():
-                    try:
-                        job_vectors = embedder.encode([c["text"] for c in job_chunks], batch_size=params.batch_size)
-                    except Exception as job_exc:
-                        jobs.fail_job(ctx, job_id, f"embedding failed: {type(job_exc).__name__}: {job_exc}")
-                        continue
-                    kept.extend(job_chunks)
-                    vectors.extend(job_vectors)
-            failed = len({c["job_id"] for c in chunks}) - len({c["job_id"] for c in kept})
-            if not kept:
-                raise StageSkipped("every job failed to embed")
-            array = np.asarray(vectors, dtype=np.float32)
-            np.save(ctx.stage_dir / VECTORS_FILE, array)
-            (ctx.stage_dir / IDS_FILE).write_text(json.dumps([c["chunk_id"] for c in kept]))
-            jobs.advance(ctx, sorted({c["job_id"] for c in kept}))
-            summary.update(chunks=len(kept), dimension=int(array.shape[1]), device=embedder.device, failed=failed)
+        chunks = live_chunks(ctx)
+        if not chunks:
+            raise StageSkipped("no live chunk to embed")
+        embedder = get_embedder(params.model, params.device)
+        texts = [c["text"] for c in chunks]
+        try:
+            vectors = embedder.encode(texts, batch_size=params.batch_size)
+            kept = chunks
+        except Exception as exc:  # isolate the job that breaks the batch
+            ctx.log.warning("embedding the batch failed (%s); embedding job by job", exc)
+            kept, vectors = [], []
+            by_job: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for chunk in chunks:
+                by_job[chunk["job_id"]].append(chunk)
+            for job_id, job_chunks in by_job.items():
+                try:
+                    job_vectors = embedder.encode([c["text"] for c in job_chunks], batch_size=params.batch_size)
+                except Exception as job_exc:
+                    jobs.fail_job(ctx, job_id, f"embedding failed: {type(job_exc).__name__}: {job_exc}")
+                    continue
+                kept.extend(job_chunks)
+                vectors.extend(job_vectors)
+        failed = len({c["job_id"] for c in chunks}) - len({c["job_id"] for c in kept})
+        if not kept:
+            raise StageSkipped("every job failed to embed")
+        array = np.asarray(vectors, dtype=np.float32)
+        np.save(ctx.stage_dir / VECTORS_FILE, array)
+        (ctx.stage_dir / IDS_FILE).write_text(json.dumps([c["chunk_id"] for c in kept]))
+        jobs.advance(ctx, sorted({c["job_id"] for c in kept}))
         return {"chunks": len(kept), "dimension": int(array.shape[1]), "device": embedder.device, "failed": failed}

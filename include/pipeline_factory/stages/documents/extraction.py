@@ -208,29 +208,27 @@ def extract_mentions(chunk: dict[str, Any], matcher: Matcher) -> list[dict[str, 
 
 class Extract:
     def run(self, ctx: StageContext, params: ExtractParams) -> StageResult:
-        with jobs.stage_events(ctx) as summary:
-            live = jobs.live_jobs(ctx)
-            chunks = [c for c in read_jsonl(ctx.run_dir / "chunk" / CHUNKS_FILE) if c["job_id"] in live]
-            if not chunks:
-                raise StageSkipped("no live chunk to extract from")
-            dictionary = build_dictionary(params, [c["text"] for c in chunks])
-            write_json_atomic(ctx.stage_dir / "dictionary.json", dictionary.to_json())
-            matcher = dictionary.matcher()
-            mentions: list[dict[str, Any]] = []
-            failed: set[str] = set()
-            for chunk in chunks:
-                if chunk["job_id"] in failed:
-                    continue
-                try:
-                    mentions.extend(extract_mentions(chunk, matcher))
-                except Exception as exc:
-                    failed.add(chunk["job_id"])
-                    jobs.fail_job(ctx, chunk["job_id"], f"extraction failed: {type(exc).__name__}: {exc}")
-            mentions = [m for m in mentions if m["job_id"] not in failed]
-            write_jsonl(ctx.stage_dir / MENTIONS_FILE, mentions)
-            jobs.advance(ctx, sorted({c["job_id"] for c in chunks} - failed))
-            by_type = Counter(m["type"] for m in mentions)
-            summary.update(mentions=len(mentions), dictionary=len(dictionary), **dict(by_type))
+        live = jobs.live_jobs(ctx)
+        chunks = [c for c in read_jsonl(ctx.run_dir / "chunk" / CHUNKS_FILE) if c["job_id"] in live]
+        if not chunks:
+            raise StageSkipped("no live chunk to extract from")
+        dictionary = build_dictionary(params, [c["text"] for c in chunks])
+        write_json_atomic(ctx.stage_dir / "dictionary.json", dictionary.to_json())
+        matcher = dictionary.matcher()
+        mentions: list[dict[str, Any]] = []
+        failed: set[str] = set()
+        for chunk in chunks:
+            if chunk["job_id"] in failed:
+                continue
+            try:
+                mentions.extend(extract_mentions(chunk, matcher))
+            except Exception as exc:
+                failed.add(chunk["job_id"])
+                jobs.fail_job(ctx, chunk["job_id"], f"extraction failed: {type(exc).__name__}: {exc}")
+        mentions = [m for m in mentions if m["job_id"] not in failed]
+        write_jsonl(ctx.stage_dir / MENTIONS_FILE, mentions)
+        jobs.advance(ctx, sorted({c["job_id"] for c in chunks} - failed))
+        by_type = Counter(m["type"] for m in mentions)
         return {
             "mentions": len(mentions),
             "entities": len({m["entity_id"] for m in mentions}),

@@ -30,27 +30,25 @@ class Index:
 
         from pipeline_factory.stores.vectors import point_id
 
-        with jobs.stage_events(ctx, collection=params.collection) as summary:
-            live = jobs.live_jobs(ctx)
-            ids = json.loads((ctx.run_dir / "embed" / IDS_FILE).read_text())
-            vectors = np.load(ctx.run_dir / "embed" / VECTORS_FILE)
-            chunks = {c["chunk_id"]: c for c in read_jsonl(ctx.run_dir / "chunk" / CHUNKS_FILE)}
-            points = []
-            for row, chunk_id in enumerate(ids):
-                chunk = chunks[chunk_id]
-                if chunk["job_id"] not in live:
-                    continue
-                payload = {k: chunk[k] for k in ("chunk_id", "doc_id", "job_id", "index", "text", "section", "page")}
-                payload["pipeline"] = ctx.pipeline
-                points.append((point_id(chunk_id), vectors[row].tolist(), payload))
-            if not points:
-                raise StageSkipped("no live chunk to index")
-            store = open_vector_store()
-            try:
-                store.ensure_collection(params.collection, int(vectors.shape[1]))
-                written = store.upsert(params.collection, points, batch_size=params.batch_size)
-            finally:
-                store.close()
-            jobs.advance(ctx, sorted({p[2]["job_id"] for p in points}))
-            summary.update(points=written, collection=params.collection)
+        live = jobs.live_jobs(ctx)
+        ids = json.loads((ctx.run_dir / "embed" / IDS_FILE).read_text())
+        vectors = np.load(ctx.run_dir / "embed" / VECTORS_FILE)
+        chunks = {c["chunk_id"]: c for c in read_jsonl(ctx.run_dir / "chunk" / CHUNKS_FILE)}
+        points = []
+        for row, chunk_id in enumerate(ids):
+            chunk = chunks[chunk_id]
+            if chunk["job_id"] not in live:
+                continue
+            payload = {k: chunk[k] for k in ("chunk_id", "doc_id", "job_id", "index", "text", "section", "page")}
+            payload["pipeline"] = ctx.pipeline
+            points.append((point_id(chunk_id), vectors[row].tolist(), payload))
+        if not points:
+            raise StageSkipped("no live chunk to index")
+        store = open_vector_store()
+        try:
+            store.ensure_collection(params.collection, int(vectors.shape[1]))
+            written = store.upsert(params.collection, points, batch_size=params.batch_size)
+        finally:
+            store.close()
+        jobs.advance(ctx, sorted({p[2]["job_id"] for p in points}))
         return {"points": written, "collection": params.collection}

@@ -1,13 +1,14 @@
-"""How document stages use the job ledger: the run's live jobs, failing a job, lifecycle events."""
+"""How document stages use the job ledger: the run's live jobs, failing a job, advancing jobs.
+
+Stage lifecycle events come from the runner (``pipeline_factory.events``) for
+every stage; these helpers record what happens to each job.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from pipeline_factory.exceptions import StageSkipped
 from pipeline_factory.stages.contracts import StageContext
 
 if TYPE_CHECKING:
@@ -48,22 +49,3 @@ def advance(ctx: StageContext, job_ids: list[str], **fields: Any) -> int:
     if not job_ids:
         return 0
     return ledger().mark_many(job_ids, only_if_state=("pending", "running", "gated"), current_stage=ctx.stage, **fields)
-
-
-@contextmanager
-def stage_events(ctx: StageContext, **data: Any) -> Iterator[dict[str, Any]]:
-    """Emit ``stage.started`` now and ``stage.completed`` (with what the body put in the dict) or ``stage.failed``."""
-    store = ledger()
-    key = run_key(ctx)
-    common = {"source": event_source(ctx), "subject": ctx.stage, "dag_run_id": key}
-    store.record_event("stage.started", data={"try_number": ctx.try_number, **data}, **common)
-    summary: dict[str, Any] = {}
-    try:
-        yield summary
-    except StageSkipped as exc:
-        store.record_event("stage.skipped", data={"reason": str(exc), **summary}, **common)
-        raise
-    except Exception as exc:
-        store.record_event("stage.failed", data={"error": f"{type(exc).__name__}: {exc}", **summary}, **common)
-        raise
-    store.record_event("stage.completed", data=summary, **common)

@@ -98,37 +98,34 @@ def graph_rows(
 
 class KnowledgeGraph:
     def run(self, ctx: StageContext, params: KgParams) -> StageResult:
-        with jobs.stage_events(ctx) as summary:
-            live = jobs.live_jobs(ctx)
-            documents = load_documents(ctx, live)
-            chunks = [c for c in read_jsonl(ctx.run_dir / "chunk" / CHUNKS_FILE) if c["job_id"] in live]
-            mentions_file = ctx.run_dir / "extract" / MENTIONS_FILE
-            mentions = [m for m in read_jsonl(mentions_file) if m["job_id"] in live] if mentions_file.exists() else []
-            documents = [d for d in documents if d["job_id"] in {c["job_id"] for c in chunks}]
-            if not documents:
-                raise StageSkipped("no live document to write to the graph")
-            doc_rows, chunk_rows, mention_rows = graph_rows(ctx, documents, chunks, mentions)
-            store = open_graph_store(params.database)
-            try:
-                store.ensure_constraints(CONSTRAINTS)
-                store.write_rows(MERGE_DOCUMENTS, doc_rows, batch_size=params.batch_size)
-                store.write_rows(MERGE_CHUNKS, chunk_rows, batch_size=params.batch_size)
-                store.write_rows(MERGE_MENTIONS, mention_rows, batch_size=params.batch_size)
-            finally:
-                store.close()
-            completed = jobs.ledger().mark_many(
-                [d["job_id"] for d in documents],
-                only_if_state=("pending", "running", "gated"),
-                state="completed",
-                current_stage=ctx.stage,
-            )
-            summary.update(
-                documents=len(doc_rows), chunks=len(chunk_rows), mentions=len(mention_rows), completed=completed
-            )
-        ctx.log.info("graph: %s", json.dumps(summary))
-        return {
+        live = jobs.live_jobs(ctx)
+        documents = load_documents(ctx, live)
+        chunks = [c for c in read_jsonl(ctx.run_dir / "chunk" / CHUNKS_FILE) if c["job_id"] in live]
+        mentions_file = ctx.run_dir / "extract" / MENTIONS_FILE
+        mentions = [m for m in read_jsonl(mentions_file) if m["job_id"] in live] if mentions_file.exists() else []
+        documents = [d for d in documents if d["job_id"] in {c["job_id"] for c in chunks}]
+        if not documents:
+            raise StageSkipped("no live document to write to the graph")
+        doc_rows, chunk_rows, mention_rows = graph_rows(ctx, documents, chunks, mentions)
+        store = open_graph_store(params.database)
+        try:
+            store.ensure_constraints(CONSTRAINTS)
+            store.write_rows(MERGE_DOCUMENTS, doc_rows, batch_size=params.batch_size)
+            store.write_rows(MERGE_CHUNKS, chunk_rows, batch_size=params.batch_size)
+            store.write_rows(MERGE_MENTIONS, mention_rows, batch_size=params.batch_size)
+        finally:
+            store.close()
+        completed = jobs.ledger().mark_many(
+            [d["job_id"] for d in documents],
+            only_if_state=("pending", "running", "gated"),
+            state="completed",
+            current_stage=ctx.stage,
+        )
+        result = {
             "documents": len(doc_rows),
             "chunks": len(chunk_rows),
             "mentions": len(mention_rows),
             "completed": completed,
         }
+        ctx.log.info("graph: %s", json.dumps(result))
+        return result

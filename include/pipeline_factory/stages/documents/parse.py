@@ -74,21 +74,19 @@ def to_ir(record: dict[str, Any]) -> dict[str, Any]:
 
 class Parse:
     def run(self, ctx: StageContext, params: ParseParams) -> StageResult:
-        with jobs.stage_events(ctx) as summary:
-            live = jobs.live_jobs(ctx)
-            documents, failed = [], 0
-            for record in read_jsonl(ctx.run_dir / "ingest" / DOCUMENTS_FILE):
-                if record["job_id"] not in live:
-                    continue
-                ir = to_ir(record)
-                if len(ir["text"]) < params.min_chars:
-                    jobs.fail_job(ctx, record["job_id"], f"empty document ({len(ir['text'])} characters of text)")
-                    failed += 1
-                    continue
-                documents.append(ir)
-            if not documents:
-                raise StageSkipped("no document has text to parse")
-            write_jsonl(ctx.stage_dir / DOCUMENTS_FILE, documents)
-            jobs.advance(ctx, [d["job_id"] for d in documents])
-            summary.update(documents=len(documents), failed=failed)
+        live = jobs.live_jobs(ctx)
+        documents, failed = [], 0
+        for record in read_jsonl(ctx.run_dir / "ingest" / DOCUMENTS_FILE):
+            if record["job_id"] not in live:
+                continue
+            ir = to_ir(record)
+            if len(ir["text"]) < params.min_chars:
+                jobs.fail_job(ctx, record["job_id"], f"empty document ({len(ir['text'])} characters of text)")
+                failed += 1
+                continue
+            documents.append(ir)
+        if not documents:
+            raise StageSkipped("no document has text to parse")
+        write_jsonl(ctx.stage_dir / DOCUMENTS_FILE, documents)
+        jobs.advance(ctx, [d["job_id"] for d in documents])
         return {"documents": len(documents), "failed": failed}

@@ -162,32 +162,30 @@ class PdfToIr:
     def run(self, ctx: StageContext, params: PdfToIrParams) -> StageResult:
         engine = choose_engine(params.engine, params.mineru_command)
         ledger = jobs.ledger()
-        with jobs.stage_events(ctx, engine=engine, pipeline=params.pipeline) as summary:
-            claimed = ledger.claim(
-                stage=ctx.stage,
-                where={"pipeline": params.pipeline, "pdf_downloaded": True, "pdf_ir_ready": False},
-                limit=params.max_jobs,
-                stale_after_seconds=params.stale_after_seconds,
+        claimed = ledger.claim(
+            stage=ctx.stage,
+            where={"pipeline": params.pipeline, "pdf_downloaded": True, "pdf_ir_ready": False},
+            limit=params.max_jobs,
+            stale_after_seconds=params.stale_after_seconds,
+        )
+        if not claimed:
+            raise StageSkipped(f"no downloaded PDF of {params.pipeline} is waiting")
+        converted, failed = [], {}
+        for job in claimed:
+            try:
+                ir_path = self._convert(job, engine, params)
+            except ConversionError as exc:
+                failed[job["job_id"]] = str(exc)
+                jobs.fail_job(ctx, job["job_id"], str(exc))
+                continue
+            ledger.mark(
+                job["job_id"],
+                only_if_state=("running",),
+                state="gated",
+                pdf_ir_ready=True,
+                ir_path=data_relative(ir_path),
             )
-            if not claimed:
-                raise StageSkipped(f"no downloaded PDF of {params.pipeline} is waiting")
-            converted, failed = [], {}
-            for job in claimed:
-                try:
-                    ir_path = self._convert(job, engine, params)
-                except ConversionError as exc:
-                    failed[job["job_id"]] = str(exc)
-                    jobs.fail_job(ctx, job["job_id"], str(exc))
-                    continue
-                ledger.mark(
-                    job["job_id"],
-                    only_if_state=("running",),
-                    state="gated",
-                    pdf_ir_ready=True,
-                    ir_path=data_relative(ir_path),
-                )
-                converted.append(job["job_id"])
-            summary.update(converted=len(converted), failed=len(failed))
+            converted.append(job["job_id"])
         ctx.log.info("converted %d PDF(s) with %s, %d failed", len(converted), engine, len(failed))
         return {"engine": engine, "converted": len(converted), "failed": len(failed), "failures": failed}
 
