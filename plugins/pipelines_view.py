@@ -9,6 +9,7 @@ shows it inside the Airflow UI.
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
+
 from pipeline_factory.ui.app import URL_PREFIX, create_app
 
 

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pybreaker
 import pytest
+from sqlalchemy import update
+
 from pipeline_factory.resilience.breaker import SQLBreakerStorage
 from pipeline_factory.stores.ledger import Ledger
 from pipeline_factory.stores.ledger_schema import Job
 from pipeline_factory.ui import overview
-from sqlalchemy import update
 
 
 @pytest.fixture
