@@ -83,6 +83,9 @@ def test_docker_profile_requests_a_gpu(config_copy: Path):
     assert request["Capabilities"] == [["gpu"]] and request["Count"] == 1
     assert task.skip_on_exit_code == [99] or 99 in task.skip_on_exit_code
     assert task.pool == "gpu"
+    assert task.docker_url == "tcp://docker-socket-proxy:2375"  # the compose stack's socket proxy
+    assert task.network_mode == "pipeline-factory"  # stage containers reach the stack's stores
+    assert [m["Target"] for m in task.mounts] == ["/opt/pipeline/data"]
 
 
 def test_local_profile_runs_a_local_process_in_the_gpu_pool(config_copy: Path):
