@@ -73,9 +73,8 @@ def describe_dag(dag: Any) -> dict[str, Any]:
     schedule = dag.schedule
     if isinstance(schedule, timedelta):
         schedule = f"every {schedule}"
-    elif schedule is not None and not isinstance(schedule, str):
-        schedule = [getattr(a, "uri", str(a)) for a in getattr(schedule, "objects", [schedule])] \
-            if not isinstance(schedule, list) else [getattr(a, "uri", str(a)) for a in schedule]
+    elif isinstance(schedule, list):  # assets: the factory renders an asset schedule as a list
+        schedule = [asset.uri for asset in schedule]
     params = {}
     for name in dag.params:
         param = dag.params.get_param(name)

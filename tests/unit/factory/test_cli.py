@@ -93,3 +93,21 @@ def test_render_shows_the_gpu_container_in_the_kubernetes_profile(monkeypatch, c
     assert container["tolerations"][0]["key"] == "nvidia.com/gpu"
     cpu_stage = next(t for t in rendered["tasks"] if t["task_id"] == "chunk")
     assert cpu_stage["operator"].endswith("StageOperator") and "container" not in cpu_stage
+
+
+def test_render_describes_duration_and_asset_schedules(config_copy, capsys):
+    pipelines = config_copy / "pipelines"
+    (pipelines / "on_assets.yaml").write_text(
+        "name: on_assets\nschedule: ['s3://bucket/pdfs', 'file:///data/ready']\nstages:\n  - name: a\n    type: echo\n"
+    )
+    (pipelines / "fortnightly.yaml").write_text(
+        "name: fortnightly\nschedule: P15D\nstages:\n  - name: a\n    type: echo\n"
+    )
+    assert main(["render", "on_assets", "--format", "json"]) == 0
+    rendered = json.loads(capsys.readouterr().out)
+    assert rendered["schedule"] == ["s3://bucket/pdfs", "file:///data/ready"]
+    assert rendered["timetable"] == "AssetTriggeredTimetable"
+    assert main(["render", "fortnightly", "--format", "json"]) == 0
+    rendered = json.loads(capsys.readouterr().out)
+    assert rendered["schedule"] == "every 15 days, 0:00:00"
+    assert rendered["timetable"] == "DeltaTriggerTimetable"
