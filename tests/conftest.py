@@ -112,6 +112,32 @@ def neo4j_server() -> Iterator[Any]:
             os.environ["NEO4J_URI"] = previous
 
 
+@pytest.fixture
+def make_pdf():
+    """``make_pdf(title, [(heading, text), ...]) -> bytes``: a real PDF, one section a page (fpdf2)."""
+
+    def make(title: str, sections: list[tuple[str, str]], *, blank: bool = False) -> bytes:
+        from fpdf import FPDF
+
+        pdf = FPDF()
+        pdf.set_title(title)
+        if blank:
+            pdf.add_page()
+            return bytes(pdf.output())
+        for number, (heading, text) in enumerate(sections):
+            pdf.add_page()
+            if number == 0:
+                pdf.set_font("Helvetica", "B", 16)
+                pdf.multi_cell(0, 10, title, new_x="LMARGIN", new_y="NEXT")
+            pdf.set_font("Helvetica", "B", 13)
+            pdf.multi_cell(0, 9, heading, new_x="LMARGIN", new_y="NEXT")
+            pdf.set_font("Helvetica", size=11)
+            pdf.multi_cell(0, 6, text, new_x="LMARGIN", new_y="NEXT")
+        return bytes(pdf.output())
+
+    return make
+
+
 class DagRunner:
     """Runs a DAG with ``dag.test()`` and reads back what happened."""
 
