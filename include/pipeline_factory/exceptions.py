@@ -4,8 +4,7 @@
 
     PipelineFactoryError
     ├── ConfigError                 bad environment or config file outside the specs
-    ├── SpecError                   one problem in one spec (file, line, field)
-    │   └── SpecErrors              several problems, collected in one pass
+    ├── SpecError                   every problem found in the specs (file, line, field each)
     ├── StageError                  a stage failed for a reason worth a clear message
     │   ├── StageSkipped            nothing to do: the task shows as skipped
     │   ├── StageParamsError        the stage's parameters are invalid for this run: no retry helps
@@ -59,8 +58,6 @@ class SpecError(PipelineFactoryError):
         self.problems = list(problems)
         super().__init__("\n".join(p.format() for p in self.problems))
 
-
-SpecErrors = SpecError
 
 
 class StageError(PipelineFactoryError):

@@ -21,6 +21,7 @@ def render_doc_md(loaded: LoadedSpec, policies: dict[str, Policy]) -> str:
         "",
         f"Rendered by the pipeline factory from `{loaded.display}`.",
         "",
+        *([f"Applicable sources: {', '.join(spec.applicable_sources)}.", ""] if spec.applicable_sources else []),
         "| stage | type | after | policy | compute |",
         "|---|---|---|---|---|",
     ]

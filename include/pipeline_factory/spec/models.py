@@ -115,7 +115,9 @@ class PipelineSpec(_Strict):
     params: dict[Identifier, dict[str, Any]] = Field(
         default_factory=dict, description="JSON-schema typed run parameters (become Airflow Params)."
     )
-    applicable_sources: list[str] = Field(default_factory=list)
+    applicable_sources: list[str] = Field(
+        default_factory=list, description="Kinds of source this pipeline is meant for (shown in its DAG docs)."
+    )
     default_policy: str = "default"
     notifications: Notifications = Field(default_factory=Notifications)
     stages: list[StageSpec] = Field(min_length=1)
