@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from pipeline_factory import settings
 from pipeline_factory.exceptions import SpecError, SpecProblem
@@ -35,6 +35,7 @@ from pipeline_factory.spec.yaml_source import SourceMap, YamlProblem, load_yaml
 from pipeline_factory.stages.registry import StageRegistry, default_registry
 
 NOTIFIER_MODELS = (SmtpNotifierSpec, WebhookNotifierSpec, LogNotifierSpec)
+M = TypeVar("M", bound=BaseModel)
 DEFAULTS_FILE = "defaults.yaml"
 SPEC_SUFFIXES = (".yaml", ".yml")
 _SPEC_KEYS = model_keys(PipelineSpec, StageSpec, GateCondition, Notifications, *NOTIFIER_MODELS)
@@ -91,14 +92,19 @@ def _load_mapping(path: Path, what: str) -> tuple[dict[str, Any], SourceMap]:
     return data, smap
 
 
-def load_policies(config_dir: Path | None = None) -> dict[str, Policy]:
-    """The named policies of ``policies.yaml`` (a SpecError names file and line of any problem)."""
-    path = (config_dir or settings.config_dir()) / "policies.yaml"
-    data, smap = _load_mapping(path, "policies file")
+def _load_config_file(path: Path, what: str, model: type[M], entry: type[BaseModel]) -> M:
+    """One shared config file validated by ``model``; a SpecError names file, line and field of each problem."""
+    data, smap = _load_mapping(path, what)
     try:
-        parsed = PoliciesFile.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(problems_from_validation(exc, data, smap, known_keys=model_keys(Policy))) from None
+        raise SpecError(problems_from_validation(exc, data, smap, known_keys=model_keys(entry))) from None
+
+
+def load_policies(config_dir: Path | None = None) -> dict[str, Policy]:
+    """The named policies of ``policies.yaml``."""
+    path = (config_dir or settings.config_dir()) / "policies.yaml"
+    parsed = _load_config_file(path, "policies file", PoliciesFile, Policy)
     return {name: policy.model_copy(update={"name": name}) for name, policy in parsed.policies.items()}
 
 
@@ -107,22 +113,14 @@ def load_pools(config_dir: Path | None = None) -> dict[str, PoolSpec]:
     path = (config_dir or settings.config_dir()) / "pools.yaml"
     if not path.exists():
         return {}
-    data, smap = _load_mapping(path, "pools file")
-    try:
-        return dict(PoolsFile.model_validate(data).pools)
-    except ValidationError as exc:
-        raise SpecError(problems_from_validation(exc, data, smap, known_keys=model_keys(PoolSpec))) from None
+    return dict(_load_config_file(path, "pools file", PoolsFile, PoolSpec).pools)
 
 
 def load_runtime(config_dir: Path | None = None, profile_name: str | None = None) -> RuntimeProfile:
     """The active runtime profile (``PIPELINE_RUNTIME``) from ``runtime.yaml``."""
     profile_name = profile_name or settings.runtime_profile()
     path = (config_dir or settings.config_dir()) / "runtime.yaml"
-    data, smap = _load_mapping(path, "runtime file")
-    try:
-        parsed = RuntimeConfig.model_validate(data)
-    except ValidationError as exc:
-        raise SpecError(problems_from_validation(exc, data, smap, known_keys=model_keys(RuntimeProfile))) from None
+    parsed = _load_config_file(path, "runtime file", RuntimeConfig, RuntimeProfile)
     return parsed.profiles.get(profile_name) or RuntimeProfile()  # type: ignore[call-overload]
 
 
