@@ -8,6 +8,7 @@ they cannot disagree.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,9 +32,10 @@ from pipeline_factory.spec.models import (
     RuntimeProfile,
     StageSpec,
 )
-from pipeline_factory.spec.yaml_source import SourceMap, YamlProblem, load_yaml
+from pipeline_factory.spec.yaml_source import Position, SourceMap, YamlProblem, load_yaml
 from pipeline_factory.stages.registry import StageRegistry, default_registry
 
+log = logging.getLogger(__name__)
 NOTIFIER_MODELS = (SmtpNotifierSpec, WebhookNotifierSpec, LogNotifierSpec)
 M = TypeVar("M", bound=BaseModel)
 DEFAULTS_FILE = "defaults.yaml"
@@ -48,6 +50,8 @@ class LoadedSpec:
     spec: PipelineSpec
     file: Path
     display: str
+    #: Where ``name:`` is written (for problems found across files).
+    name_position: Position | None = None
 
 
 @dataclass
@@ -82,6 +86,9 @@ def _load_mapping(path: Path, what: str) -> tuple[dict[str, Any], SourceMap]:
         raise SpecError([exc.problem]) from None
     except FileNotFoundError:
         raise SpecError([SpecProblem(display, 1, 1, "", f"{what} not found", "file_missing")]) from None
+    except OSError as exc:
+        raise SpecError([SpecProblem(display, 1, 1, "", f"cannot read the {what}: {exc.strerror or exc}",
+                                     "file_unreadable")]) from None
     if data is None:
         raise SpecError([SpecProblem(display, 1, 1, "", f"empty file: expected a {what} mapping", "empty_file")])
     if not isinstance(data, dict):
@@ -173,7 +180,7 @@ def load_spec_file(
     )
     if problems:
         raise SpecError(problems)
-    return LoadedSpec(spec=spec, file=path, display=smap.file)
+    return LoadedSpec(spec=spec, file=path, display=smap.file, name_position=smap.lookup(("name",)))
 
 
 def load_specs(
@@ -199,7 +206,14 @@ def load_specs(
         result.broken_files.extend(sorted({p.file for p in exc.problems}))
         return result
 
-    files = paths if paths is not None else spec_files(pipelines_dir)
+    try:
+        files = paths if paths is not None else spec_files(pipelines_dir)
+    except OSError as exc:
+        display = display_path(pipelines_dir)
+        result.problems.append(SpecProblem(display, 1, 1, "", f"cannot list the specs: {exc.strerror or exc}",
+                                           "file_unreadable"))
+        result.broken_files.append(display)
+        return result
     owner_of: dict[str, str] = {}
     for path in files:
         path = Path(path)
@@ -214,10 +228,16 @@ def load_specs(
             result.problems.extend(exc.problems)
             result.broken_files.append(display_path(path))
             continue
+        except Exception as exc:  # a checker bug must not take the other specs down
+            log.exception("checking %s failed", path)
+            result.problems.append(SpecProblem(display_path(path), 1, 1, "",
+                                               f"the spec could not be checked: {type(exc).__name__}: {exc}",
+                                               "internal_error"))
+            result.broken_files.append(display_path(path))
+            continue
         name = loaded.spec.name
         if name in owner_of:
-            _, smap = load_yaml(path, display=loaded.display)
-            pos = smap.lookup(("name",))
+            pos = loaded.name_position or Position(loaded.display, 1, 1)
             result.problems.append(SpecProblem(pos.file, pos.line, pos.column, "name",
                                                f"duplicate pipeline name {name!r} (also in {owner_of[name]})",
                                                "duplicate_pipeline"))

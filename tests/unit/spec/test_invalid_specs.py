@@ -26,7 +26,7 @@ stages:
 CASES = {
     "yaml_syntax": ("name: x\nstages: [\n  - name: a\n", 3, "", "yaml_syntax"),
     "duplicate_yaml_key": ("name: x\nname: y\nstages: []\n", 2, "name", "duplicate_key"),
-    "python_tag": ("name: !!python/name:os.system x\nstages: []\n", 1, "", "yaml_syntax"),
+    "python_tag": ("name: !!python/name:os.system x\nstages: []\n", 1, "name", "yaml_tag"),
     "empty_file": ("", 1, "", "empty_file"),
     "not_a_mapping": ("- name: x\n", 1, "", "not_a_mapping"),
     "unknown_stage_type": (
