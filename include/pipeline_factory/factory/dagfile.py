@@ -37,10 +37,12 @@ def render_all(*, auto_register: bool = True) -> Rendered:
     out = Rendered(problems=list(specs.problems))
     for name, loaded in specs.specs.items():
         try:
-            out.dags[name] = build_dag(
+            dag = build_dag(
                 loaded, policies=specs.policies, profile_name=specs.profile_name, profile=specs.profile,
                 auto_register=auto_register,
             )
+            dag.validate()  # what the DagBag checks before bagging: a refusal here is this spec's problem
+            out.dags[name] = dag
         except Exception as exc:  # one spec must not take the others down
             log.exception("could not build DAG %s from %s", name, loaded.display)
             out.problems.append(

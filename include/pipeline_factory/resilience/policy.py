@@ -9,18 +9,25 @@ builds in-task retries, circuit breakers and rate limiters from the same object
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
+
+#: Longest wait, timeout or backoff any setting may ask for: 30 days.
+MAX_SECONDS = 30 * 24 * 3600
+#: Numbers in policies: not booleans, not strings, finite.
+_Int = Annotated[int, Strict()]
+_Float = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 
 
 class CircuitBreakerPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    failure_threshold: int = Field(5, ge=1, description="Consecutive failures that open the breaker.")
-    reset_timeout_seconds: float = Field(60.0, gt=0, description="How long an open breaker rejects calls.")
-    success_threshold: int = Field(
-        1, ge=1, description="Successes needed in the half-open state before the breaker closes."
+    failure_threshold: _Int = Field(5, ge=1, le=1000, description="Consecutive failures that open the breaker.")
+    reset_timeout_seconds: _Float = Field(60.0, gt=0, le=MAX_SECONDS,
+                                          description="How long an open breaker rejects calls.")
+    success_threshold: _Int = Field(
+        1, ge=1, le=1000, description="Successes needed in the half-open state before the breaker closes."
     )
 
 
@@ -31,14 +38,14 @@ class Policy(BaseModel):
 
     name: str = Field("", description="Filled in from the key in policies.yaml.")
     description: str = ""
-    max_attempts: int = Field(3, ge=1, description="Attempts in all, the first included.")
+    max_attempts: _Int = Field(3, ge=1, le=100, description="Attempts in all, the first included.")
     backoff_strategy: Literal["exponential", "linear", "none"] = "exponential"
-    backoff_initial_seconds: float = Field(30.0, ge=0)
-    backoff_max_seconds: float = Field(600.0, ge=0)
-    backoff_jitter_seconds: float = Field(0.0, ge=0)
-    timeout_seconds: float | None = Field(None, gt=0, description="Per attempt; null for none.")
+    backoff_initial_seconds: _Float = Field(30.0, ge=0, le=MAX_SECONDS)
+    backoff_max_seconds: _Float = Field(600.0, ge=0, le=MAX_SECONDS)
+    backoff_jitter_seconds: _Float = Field(0.0, ge=0, le=MAX_SECONDS)
+    timeout_seconds: _Float | None = Field(None, gt=0, le=MAX_SECONDS, description="Per attempt; null for none.")
     circuit_breaker: CircuitBreakerPolicy | None = None
-    rate_limit_per_second: float | None = Field(None, gt=0)
+    rate_limit_per_second: _Float | None = Field(None, gt=0, le=10_000)
 
     @model_validator(mode="after")
     def _max_not_below_initial(self) -> Policy:

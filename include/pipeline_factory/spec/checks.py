@@ -15,7 +15,14 @@ from pydantic import ValidationError
 from pipeline_factory.exceptions import SpecProblem
 from pipeline_factory.resilience.policy import Policy
 from pipeline_factory.spec.errors import did_you_mean, dotted, problems_from_validation
-from pipeline_factory.spec.models import PARAM_KEYWORDS, PARAM_TYPES, PipelineSpec, RuntimeProfile, StageSpec
+from pipeline_factory.spec.models import (
+    PARAM_KEYWORDS,
+    PARAM_TYPES,
+    PipelineSpec,
+    RuntimeProfile,
+    StageSpec,
+    schedule_kind,
+)
 from pipeline_factory.spec.references import find_references, substitute
 from pipeline_factory.spec.yaml_source import SourceMap
 from pipeline_factory.stages.registry import StageRegistry
@@ -85,7 +92,17 @@ def check_pipeline(
 
 
 def _check_params(out: _Collector, spec: PipelineSpec) -> None:
-    """Params are JSON schemas: known keywords, known types, defaults that match."""
+    """Params are JSON schemas: known keywords, known types, a valid schema and defaults that match.
+
+    Checked the way Airflow's ``Param`` resolves them (jsonschema with format
+    checks, JSON-serialisable values), because a scheduled DAG whose params
+    do not resolve is refused when it is built.
+    """
+    import json
+
+    import jsonschema
+
+    scheduled = schedule_kind(spec.schedule) != "none"
     for name, schema in spec.params.items():
         here: Loc = ("params", name)
         for key in schema:
@@ -97,17 +114,31 @@ def _check_params(out: _Collector, spec: PipelineSpec) -> None:
             if t is not None and t not in PARAM_TYPES:
                 out.add((*here, "type"), f"unknown param type {t!r}", "unknown_param_type",
                         did_you_mean(str(t), PARAM_TYPES))
-        if "default" in schema and schema.get("default") is not None:
-            import jsonschema
-
-            checker = {k: v for k, v in schema.items() if k in PARAM_KEYWORDS - {"default", "values_display"}}
-            try:
-                jsonschema.validate(schema["default"], checker)
-            except jsonschema.ValidationError as exc:
-                out.add((*here, "default"), f"default does not match the param's schema: {exc.message}",
-                        "param_default")
-            except jsonschema.SchemaError as exc:
-                out.add(here, f"invalid JSON schema: {exc.message}", "param_schema")
+        if "description" in schema and not isinstance(schema["description"], str | None):
+            out.add((*here, "description"), "a param's description must be text", "param_schema")
+        checker = {k: v for k, v in schema.items() if k in PARAM_KEYWORDS - {"default", "values_display"}}
+        try:
+            json.dumps(schema, allow_nan=False)
+            jsonschema.validators.validator_for(checker).check_schema(checker)
+        except (TypeError, ValueError):
+            out.add(here, "a param's schema must be plain JSON (quote dates and times; no .inf or .nan)",
+                    "param_schema")
+            continue
+        except jsonschema.SchemaError as exc:
+            out.add(here, f"invalid JSON schema: {exc.message}", "param_schema")
+            continue
+        if "default" not in schema:
+            if scheduled:
+                out.add(here, f"run param {name!r} needs a default: the pipeline is scheduled and a scheduled run "
+                        "gets no --conf", "param_without_default")
+            continue
+        try:
+            jsonschema.validate(schema["default"], checker, format_checker=jsonschema.FormatChecker())
+        except jsonschema.ValidationError as exc:
+            out.add((*here, "default"), f"default does not match the param's schema: {exc.message}",
+                    "param_default")
+        except jsonschema.SchemaError as exc:
+            out.add(here, f"invalid JSON schema: {exc.message}", "param_schema")
 
 
 def _check_stage(

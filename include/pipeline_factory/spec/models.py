@@ -16,19 +16,29 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
     TypeAdapter,
     field_validator,
+    model_validator,
 )
 
 from pipeline_factory.notify import NotifierSpec
-from pipeline_factory.resilience.policy import Policy
+from pipeline_factory.resilience.policy import MAX_SECONDS, Policy
+from pipeline_factory.stores.gate_fields import GATE_FIELD_TYPES, JOB_STATES
 
 Identifier = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,199}$"),
     Field(description="Letters, digits and underscores, starting with a letter."),
 ]
+
+#: Seconds: a number (not a boolean, not a string), finite, positive and at most 30 days.
+Seconds = Annotated[float, Strict(), Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False)]
+#: Airflow refuses longer tags when it builds the DAG.
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+#: Years a start date may fall in: Airflow's timetables and the UI work in this range.
+START_YEARS = (1970, 2200)
 
 SCHEDULE_PRESETS = frozenset(
     {"@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly", "@annually"}
@@ -69,10 +79,28 @@ def parse_duration(value: str) -> timedelta:
 
 
 class GateCondition(_Strict):
-    """What every job of the run must show in the ledger before the gate opens."""
+    """What every job of the run must show in the ledger before the gate opens.
 
-    ledger_field: Identifier
+    Checked against the ledger's own columns: a field the gate cannot read, or
+    a value of another type (``"true"`` for a boolean), would make a gate that
+    fails at run time or can only time out.
+    """
+
+    ledger_field: str = Field(description=f"A ledger field: {', '.join(sorted(GATE_FIELD_TYPES))}.")
     equals: bool | int | str = True
+
+    @model_validator(mode="after")
+    def _known_field_and_type(self) -> GateCondition:
+        expected = GATE_FIELD_TYPES.get(self.ledger_field)
+        if expected is None:
+            known = ", ".join(sorted(GATE_FIELD_TYPES))
+            raise ValueError(f"the ledger has no gate field {self.ledger_field!r}; one of {known}")
+        if type(self.equals) is not expected:
+            raise ValueError(f"ledger field {self.ledger_field!r} holds a {expected.__name__}, so 'equals' must be "
+                             f"a {expected.__name__}, got {self.equals!r}")
+        if self.ledger_field == "state" and self.equals not in JOB_STATES:
+            raise ValueError(f"a job's state is one of {', '.join(JOB_STATES)}, got {self.equals!r}")
+        return self
 
 
 class StageSpec(_Strict):
@@ -90,10 +118,10 @@ class StageSpec(_Strict):
     policy: str | None = Field(None, description="A policy from policies.yaml; default: the pipeline's.")
     compute: Literal["cpu", "gpu"] | None = Field(None, description="Default: the stage type's.")
     pool: str | None = Field(None, description="An Airflow pool limiting how many such tasks run at once.")
-    timeout: float | None = Field(None, gt=0, description="Seconds; overrides the policy's timeout.")
+    timeout: Seconds | None = Field(None, description="Seconds; overrides the policy's timeout.")
     image: str | None = Field(None, description="Container image for GPU stages; default: the runtime profile's.")
     condition: GateCondition | None = Field(None, description="Gate stages only.")
-    poke_interval: float | None = Field(None, gt=0, description="Gate stages only: seconds between checks.")
+    poke_interval: Seconds | None = Field(None, description="Gate stages only: seconds between checks.")
 
 
 class Notifications(_Strict):
@@ -104,14 +132,14 @@ class Notifications(_Strict):
 class PipelineSpec(_Strict):
     name: Identifier = Field(description="The dag_id.")
     description: str = ""
-    owner: str = "airflow"
-    tags: list[str] = Field(default_factory=list)
+    owner: Annotated[str, StringConstraints(min_length=1, max_length=500)] = "airflow"
+    tags: list[Tag] = Field(default_factory=list)
     schedule: str | list[str] | None = Field(
         None, description="Cron, a preset (@daily), an ISO-8601 duration (P15D), null, or asset URIs."
     )
     start_date: date | datetime = date(2026, 1, 1)
-    catchup: bool = False
-    max_active_runs: int = Field(1, ge=1)
+    catchup: Annotated[bool, Strict()] = False
+    max_active_runs: Annotated[int, Strict()] = Field(1, ge=1, le=1000)
     params: dict[Identifier, dict[str, Any]] = Field(
         default_factory=dict, description="JSON-schema typed run parameters (become Airflow Params)."
     )
@@ -121,6 +149,14 @@ class PipelineSpec(_Strict):
     default_policy: str = "default"
     notifications: Notifications = Field(default_factory=Notifications)
     stages: list[StageSpec] = Field(min_length=1)
+
+    @field_validator("start_date")
+    @classmethod
+    def _sane_start_date(cls, value: date | datetime) -> date | datetime:
+        low, high = START_YEARS
+        if not low <= value.year <= high:
+            raise ValueError(f"start_date must fall between the years {low} and {high}")
+        return value
 
     @field_validator("schedule")
     @classmethod
@@ -144,8 +180,16 @@ class PipelineSpec(_Strict):
             if value.startswith("@"):
                 presets = ", ".join(sorted(SCHEDULE_PRESETS))
                 raise ValueError(f"unknown schedule preset {value!r}; expected one of {presets}")
+            fields = value.split()
+            if len(fields) != 5:
+                raise ValueError(f"{value!r} has {len(fields)} fields; a cron schedule has exactly 5 "
+                                 "(minute hour day-of-month month day-of-week)")
             if not croniter.is_valid(value):
                 raise ValueError(f"{value!r} is not a valid cron expression")
+            try:
+                croniter(value, datetime(2026, 1, 1)).get_next(datetime)
+            except Exception:  # croniter's bad-date errors: the expression never fires
+                raise ValueError(f"{value!r} never fires (no such date)") from None
         return value
 
 
@@ -155,14 +199,15 @@ class RuntimeProfile(_Strict):
     image: str | None = Field(None, description="The stage-runner image (docker and kubernetes).")
     namespace: str = "default"
     gpu_resource: str = "nvidia.com/gpu"
-    gpu_count: int = Field(1, ge=0)
+    gpu_count: Annotated[int, Strict()] = Field(1, ge=0, le=64)
     cpu_request: str | None = None
     memory_request: str | None = None
     memory_limit: str | None = None
     node_selector: dict[str, str] = Field(default_factory=dict)
     tolerations: list[dict[str, Any]] = Field(default_factory=list)
     service_account: str | None = None
-    run_as_user: int = Field(1000, ge=1, description="Pods and containers run as this non-root user.")
+    run_as_user: Annotated[int, Strict()] = Field(1000, ge=1, le=2**31 - 1,
+                                                  description="Pods and containers run as this non-root user.")
     workspace_volume: str | None = Field(
         None, description="The PVC (kubernetes) or named volume (docker) with the data dir, mounted into containers."
     )
@@ -178,7 +223,7 @@ class RuntimeConfig(_Strict):
 
 
 class PoolSpec(_Strict):
-    slots: int = Field(1, ge=1)
+    slots: Annotated[int, Strict()] = Field(1, ge=1, le=10_000)
     description: str = ""
     include_deferred: bool = False
 

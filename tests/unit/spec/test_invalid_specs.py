@@ -57,10 +57,10 @@ CASES = {
         "name: x\nstages:\n  - name: a\n    type: echo\n  - name: wait\n    type: gate\n", 5, "stages.1",
         "gate_condition"),
     "condition_on_task_stage": (
-        "name: x\nstages:\n  - name: a\n    type: echo\n    condition: {ledger_field: f}\n", 5,
+        "name: x\nstages:\n  - name: a\n    type: echo\n    condition: {ledger_field: pdf_ir_ready}\n", 5,
         "stages.0.condition", "gate_only"),
     "wrong_type": ("name: x\nmax_active_runs: many\nstages:\n  - name: a\n    type: echo\n", 2,
-                   "max_active_runs", "int_parsing"),
+                   "max_active_runs", "int_type"),
     "wrong_type_in_stage_params": (
         "name: x\nstages:\n  - name: a\n    type: command\n    with:\n      argv: ls\n", 6,
         "stages.0.with.argv", "list_type"),
