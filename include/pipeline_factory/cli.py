@@ -56,16 +56,20 @@ def _render(args: argparse.Namespace) -> int:
         return 1
     dag = build_dag(specs.specs[args.name], policies=specs.policies, profile_name=specs.profile_name,
                     profile=specs.profile)
+    loaded = specs.specs[args.name]
     description = describe_dag(dag)
     description["runtime_profile"] = specs.profile_name
+    description["stages"] = [stage.summary() for stage in loaded.stages.values()]
     if args.format == "json":
         print(json.dumps(description, indent=2, default=str))
     else:
         print(f"{description['dag_id']}  schedule={description['schedule']}  profile={specs.profile_name}")
         for task in description["tasks"]:
+            stage = loaded.stages[task["task_id"]]
             after = ", ".join(task["upstream"]) or "-"
+            inputs = ", ".join(f"{kind}<-{producer}" for kind, producer in stage.inputs.items()) or "-"
             print(f"  {task['task_id']:<24} {task['operator'].rsplit('.', 1)[-1]:<28} after {after}"
-                  f"  retries={task['retries']} pool={task['pool']}")
+                  f"  inputs {inputs}  attempts={stage.budget.total} retries={task['retries']} pool={task['pool']}")
     return 0
 
 

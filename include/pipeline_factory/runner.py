@@ -26,11 +26,9 @@ from pydantic import ValidationError
 from pipeline_factory import settings
 from pipeline_factory.events import emit_stage_event
 from pipeline_factory.exceptions import ConfigError, SpecError, StageParamsError, StageSkipped
-from pipeline_factory.spec.checks import upstream_of
-from pipeline_factory.spec.loader import load_policies, load_spec
+from pipeline_factory.spec.loader import load_spec
 from pipeline_factory.spec.references import substitute
 from pipeline_factory.stages.contracts import StageContext, StageResult
-from pipeline_factory.stages.registry import default_registry
 from pipeline_factory.workspace import run_dir as workspace_run_dir
 from pipeline_factory.workspace import write_json_atomic
 
@@ -64,20 +62,19 @@ def run_stage(
     """
     loaded = load_spec(pipeline)
     spec = loaded.spec
-    stage_spec = next((s for s in spec.stages if s.name == stage), None)
-    if stage_spec is None:
+    resolved = loaded.stages.get(stage)
+    if resolved is None:
         raise ConfigError(f"pipeline {pipeline!r} has no stage {stage!r}")
-    stage_type = default_registry().get(stage_spec.type)
+    stage_spec, stage_type = resolved.spec, resolved.stage_type
     values = run_params(spec.params, params)
     try:
         stage_params = stage_type.params_model().model_validate(substitute(stage_spec.params, values))
     except ValidationError as exc:
         raise StageParamsError(f"stage {stage!r}: its parameters are invalid for this run:\n{exc}") from None
-    policy = load_policies()[stage_spec.policy or spec.default_policy]
     directory = run_dir or workspace_run_dir(pipeline, run_id)
     directory.mkdir(parents=True, exist_ok=True)
     upstream = {}
-    for name in upstream_of(spec)[stage]:
+    for name in resolved.upstream:
         result_file = directory / name / RESULT_FILE
         if result_file.exists():
             upstream[name] = json.loads(result_file.read_text())
@@ -89,8 +86,9 @@ def run_stage(
         data_dir=settings.data_dir(),
         params=values,
         upstream=upstream,
-        policy=policy,
-        compute=stage_spec.compute or stage_type.default_compute,
+        inputs=resolved.inputs,
+        policy=resolved.policy.for_task(resolved.budget),
+        compute=resolved.compute,
         try_number=try_number,
         log=logger or logging.getLogger(f"pipeline_factory.stages.{stage_spec.type}"),
     )

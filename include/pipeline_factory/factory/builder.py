@@ -17,9 +17,9 @@ from pipeline_factory.factory.docs import render_doc_md
 from pipeline_factory.factory.gpu import build_gpu_task
 from pipeline_factory.factory.operators import StageOperator
 from pipeline_factory.resilience.policy import Policy
-from pipeline_factory.spec.checks import upstream_of
 from pipeline_factory.spec.loader import LoadedSpec
-from pipeline_factory.spec.models import PipelineSpec, RuntimeProfile, StageSpec, parse_duration, schedule_kind
+from pipeline_factory.spec.models import PipelineSpec, RuntimeProfile, parse_duration, schedule_kind
+from pipeline_factory.spec.resolve import ResolvedStage
 from pipeline_factory.stages.registry import StageRegistry, default_registry, import_dotted
 
 
@@ -51,15 +51,13 @@ def _start_date(value: date | datetime) -> datetime:
     return datetime(value.year, value.month, value.day, tzinfo=UTC)
 
 
-def task_kwargs(stage: StageSpec, spec: PipelineSpec, policy: Policy, profile: RuntimeProfile,
-                compute: str) -> dict[str, Any]:
+def task_kwargs(stage: ResolvedStage, spec: PipelineSpec) -> dict[str, Any]:
     """Arguments every task gets, whatever its operator: id, retries, timeout, pool, docs."""
-    kwargs: dict[str, Any] = {"task_id": stage.name, "owner": spec.owner, **policy.airflow_task_kwargs()}
-    if stage.timeout is not None:
-        kwargs["execution_timeout"] = timedelta(seconds=stage.timeout)
-    pool = stage.pool or (profile.gpu_pool if compute == "gpu" else None)
-    if pool:
-        kwargs["pool"] = pool
+    kwargs: dict[str, Any] = {"task_id": stage.name, "owner": spec.owner,
+                              **stage.policy.airflow_task_kwargs(stage.budget)}
+    kwargs["execution_timeout"] = timedelta(seconds=stage.timeout) if stage.timeout is not None else None
+    if stage.pool:
+        kwargs["pool"] = stage.pool
     if stage.description:
         kwargs["doc_md"] = stage.description
     return kwargs
@@ -99,28 +97,25 @@ def build_dag(
         tags=sorted({*spec.tags, "pipeline-factory"}),
         params=airflow_params(spec),
         default_args={"owner": spec.owner},
-        doc_md=render_doc_md(loaded, policies),
+        doc_md=render_doc_md(loaded),
         auto_register=auto_register,
         **callbacks,
     )
     tasks: dict[str, BaseOperator] = {}
     with dag:
-        for stage in spec.stages:
-            stage_type = registry.get(stage.type)
-            compute = stage.compute or stage_type.default_compute
-            policy = policies[stage.policy or spec.default_policy]
-            kwargs = task_kwargs(stage, spec, policy, profile, compute)
-            if stage_type.kind != "task":
-                assert stage_type.builder, f"control stage type {stage_type.name} has no builder"
-                build = import_dotted(stage_type.builder)
+        for stage in loaded.stages.values():
+            kwargs = task_kwargs(stage, spec)
+            if stage.operator in ("gate", "approval"):
+                assert stage.stage_type.builder, f"control stage type {stage.type} has no builder"
+                build = import_dotted(stage.stage_type.builder)
                 tasks[stage.name] = build(stage, spec, kwargs)  # type: ignore[operator]
-            elif compute == "gpu":
+            elif stage.operator == "gpu":
                 tasks[stage.name] = build_gpu_task(spec, stage, profile_name, profile, kwargs)
             else:
                 tasks[stage.name] = StageOperator(
                     pipeline=spec.name, stage=stage.name, stage_type=stage.type, **kwargs
                 )
-        for name, upstream in upstream_of(spec).items():
-            for dep in upstream:
-                tasks[dep] >> tasks[name]
+        for stage in loaded.stages.values():
+            for dep in stage.upstream:
+                tasks[dep] >> tasks[stage.name]
     return dag

@@ -23,24 +23,13 @@ from pipeline_factory.spec.models import (
     StageSpec,
     schedule_kind,
 )
+from pipeline_factory.spec.ports import Wiring, wire
 from pipeline_factory.spec.references import find_references, substitute
+from pipeline_factory.spec.resolve import upstream_of
 from pipeline_factory.spec.yaml_source import SourceMap
 from pipeline_factory.stages.registry import StageRegistry
 
 Loc = tuple[str | int, ...]
-
-
-def upstream_of(spec: PipelineSpec) -> dict[str, list[str]]:
-    """Each stage's upstream stages: ``depends_on``, or the previous stage when omitted."""
-    result: dict[str, list[str]] = {}
-    previous: str | None = None
-    for stage in spec.stages:
-        if stage.depends_on is not None:
-            result[stage.name] = list(stage.depends_on)
-        else:
-            result[stage.name] = [previous] if previous else []
-        previous = stage.name
-    return result
 
 
 class _Collector:
@@ -88,7 +77,14 @@ def check_pipeline(
                     did_you_mean(stage.pool, pools) or f"declare it in pools.yaml ({', '.join(sorted(pools))})")
 
     _check_cycles(out, spec)
+    if not out.problems:  # ports need known types and a sound graph to mean anything
+        check_ports(out, wire(spec, registry, upstream_of(spec)))
     return out.problems
+
+
+def check_ports(out: _Collector, wiring: Wiring) -> None:
+    for finding in wiring.findings:
+        out.add(finding.path, finding.message, finding.type, finding.hint)
 
 
 def _check_params(out: _Collector, spec: PipelineSpec) -> None:

@@ -32,6 +32,8 @@ from pipeline_factory.spec.models import (
     RuntimeProfile,
     StageSpec,
 )
+from pipeline_factory.spec.ports import wire
+from pipeline_factory.spec.resolve import ResolvedStage, resolve_stages, upstream_of
 from pipeline_factory.spec.yaml_source import Position, SourceMap, YamlProblem, load_yaml
 from pipeline_factory.stages.registry import StageRegistry, default_registry
 
@@ -52,6 +54,8 @@ class LoadedSpec:
     display: str
     #: Where ``name:`` is written (for problems found across files).
     name_position: Position | None = None
+    #: Every stage's effective settings, in spec order: what the builder, runner, docs, CLI and UI read.
+    stages: dict[str, ResolvedStage] = field(default_factory=dict)
 
 
 @dataclass
@@ -180,7 +184,10 @@ def load_spec_file(
     )
     if problems:
         raise SpecError(problems)
-    return LoadedSpec(spec=spec, file=path, display=smap.file, name_position=smap.lookup(("name",)))
+    wiring = wire(spec, registry, upstream_of(spec))
+    stages = resolve_stages(spec, registry=registry, policies=policies, profile=profile, inputs=wiring.inputs,
+                            produces=wiring.produces)
+    return LoadedSpec(spec=spec, file=path, display=smap.file, name_position=smap.lookup(("name",)), stages=stages)
 
 
 def load_specs(

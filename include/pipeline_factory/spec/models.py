@@ -120,6 +120,11 @@ class StageSpec(_Strict):
     pool: str | None = Field(None, description="An Airflow pool limiting how many such tasks run at once.")
     timeout: Seconds | None = Field(None, description="Seconds; overrides the policy's timeout.")
     image: str | None = Field(None, description="Container image for GPU stages; default: the runtime profile's.")
+    inputs: dict[str, Identifier] | None = Field(
+        None,
+        description="Which upstream stage provides an artifact kind this stage reads (`{chunks: chunk_a}`); "
+        "needed only when two upstream stages produce the same kind.",
+    )
     condition: GateCondition | None = Field(None, description="Gate stages only.")
     poke_interval: Seconds | None = Field(None, description="Gate stages only: seconds between checks.")
 

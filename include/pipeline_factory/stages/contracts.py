@@ -37,7 +37,10 @@ class StageContext:
 
     ``params`` are the DAG run's params (defaults merged with ``--conf``);
     ``upstream`` holds the results of the stages this one depends on, read back
-    from the workspace so it works the same in a pod.
+    from the workspace so it works the same in a pod.  ``inputs`` maps each
+    artifact kind the stage reads to the stage that produced it, as the loader
+    wired it: stage code asks for ``ctx.input("chunks")`` or
+    ``ctx.input_dir("chunks")`` and never names another stage.
     """
 
     pipeline: str
@@ -47,6 +50,7 @@ class StageContext:
     data_dir: Path
     params: Mapping[str, Any] = field(default_factory=dict)
     upstream: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    inputs: Mapping[str, str] = field(default_factory=dict)
     policy: Policy | None = None
     compute: str = "cpu"
     try_number: int = 1
@@ -58,6 +62,37 @@ class StageContext:
         path = self.run_dir / self.stage
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def has_input(self, kind: str) -> bool:
+        """Whether an upstream stage provides ``kind`` (always true for a required input)."""
+        return kind in self.inputs
+
+    def input_dir(self, kind: str) -> Path:
+        """The workspace folder of the stage that produced ``kind``."""
+        return self.run_dir / self._producer(kind)
+
+    def input(self, kind: str, *, required: bool = True) -> Mapping[str, Any]:
+        """The result of the stage that produced ``kind``; ``{}`` for an optional input nobody provides."""
+        if kind not in self.inputs and not required:
+            return {}
+        producer = self._producer(kind)
+        try:
+            return self.upstream_result(producer)
+        except KeyError:
+            if not required:
+                return {}
+            from pipeline_factory.exceptions import StageError
+
+            raise StageError(f"stage {producer!r} produced no {kind!r} result in this run") from None
+
+    def _producer(self, kind: str) -> str:
+        if kind not in self.inputs:
+            from pipeline_factory.exceptions import StageError
+
+            wired = ", ".join(f"{k} <- {v}" for k, v in sorted(self.inputs.items())) or "none"
+            raise StageError(f"stage {self.stage!r} has no {kind!r} input (wired: {wired}); declare it in the "
+                             "stage type's ports")
+        return self.inputs[kind]
 
     def upstream_result(self, stage: str) -> Mapping[str, Any]:
         """The result of an upstream stage, read from the workspace."""

@@ -27,6 +27,28 @@ BUILTIN_FAMILIES: tuple[str, ...] = ("control", "documents", "generic", "ml", "g
 
 ENTRY_POINT_GROUP = "pipeline_factory.stages"
 
+#: The artifact kinds stages exchange, and what each is.  Ports name these, never stage names.
+ARTIFACT_KINDS: dict[str, str] = {
+    "documents": "ingested source records, one per job",
+    "pdfs": "downloaded PDFs, recorded on the jobs in the ledger",
+    "ir": "the document IR (sections, text) of each job",
+    "chunks": "sentence-aware text chunks",
+    "embeddings": "one vector per chunk",
+    "vectors": "points upserted into the vector store",
+    "mentions": "entity mentions found in the chunks",
+    "graph": "nodes and relationships written to the graph store",
+    "papers": "PubMed papers collected into the snapshot",
+    "genes": "NCBI Gene records linked to the papers",
+    "consistency": "a store consistency report",
+    "dataset": "the consolidated training dataset",
+    "features": "the preprocessed train/validation/test splits",
+    "models": "trained model artifacts",
+    "metrics": "evaluation metrics of the trained models",
+    "registered": "registered model versions",
+    "approval": "a person's answer to a promotion request",
+    "promotion": "the promotion decision",
+}
+
 
 def import_dotted(path: str) -> object:
     """Resolve ``package.module:attribute``."""
@@ -57,6 +79,19 @@ class StageType:
     #: For control stages: ``module:function(stage, pipeline, task_kwargs) -> operator``,
     #: imported when the DAG is built (keep that module light).
     builder: str | None = None
+    #: Ports: the artifact kinds (:data:`ARTIFACT_KINDS`) the stage reads and writes.  ``consumes``
+    #: must each come from exactly one upstream stage; ``optional`` are used when one provides them.
+    consumes: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+    produces: tuple[str, ...] = ()
+    #: True when the stage's own code retries transient API faults (``call_with_retry``): its
+    #: policy's attempts are then split between in-task and Airflow retries (see ``RetryBudget``).
+    retries_in_task: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = {*self.consumes, *self.optional, *self.produces} - ARTIFACT_KINDS.keys()
+        if unknown:
+            raise ValueError(f"stage type {self.name!r} declares unknown artifact kinds: {sorted(unknown)}")
 
     def params_model(self) -> type[StageParams]:
         model = import_dotted(self.params)

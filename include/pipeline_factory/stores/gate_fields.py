@@ -17,3 +17,10 @@ GATE_FIELD_TYPES: dict[str, type] = {
     "state": str,
     "current_stage": str,
 }
+
+#: What a gate waiting for ``field == True`` makes available downstream (its ports): the PDF
+#: converter writes the IR of each job before it sets ``pdf_ir_ready``.
+GATE_FIELD_KINDS: dict[str, str] = {
+    "pdf_downloaded": "pdfs",
+    "pdf_ir_ready": "ir",
+}

@@ -64,34 +64,30 @@ def _iso(value: Any) -> str | None:
 
 def pipelines_overview() -> dict[str, Any]:
     """Every spec as the factory renders it: the stage graph and each stage's policy."""
-    from pipeline_factory.spec.checks import upstream_of
     from pipeline_factory.spec.loader import load_specs
-    from pipeline_factory.stages.registry import default_registry
 
-    registry = default_registry()
     specs = load_specs()
     rendered, build_errors = _rendered_tasks(specs)
     pipelines = []
     for name, loaded in sorted(specs.specs.items()):
         spec = loaded.spec
-        upstream = upstream_of(spec)
         tasks = rendered.get(name, {})
         stages = []
-        for stage in spec.stages:
-            policy_name = stage.policy or spec.default_policy
-            compute = stage.compute or (registry.get(stage.type).default_compute if stage.type in registry else "cpu")
+        for stage in loaded.stages.values():  # resolved once by the loader, as the builder saw them
             task = tasks.get(stage.name, {})
             stages.append(
                 {
                     "name": stage.name,
                     "type": stage.type,
-                    "compute": compute,
-                    "upstream": upstream[stage.name],
-                    "policy": policy_name,
+                    "compute": stage.compute,
+                    "upstream": list(stage.upstream),
+                    "inputs": dict(stage.inputs),
+                    "policy": stage.policy.name,
+                    "attempts": stage.budget.total,
                     "operator": task.get("operator", "").rsplit(".", 1)[-1] or None,
-                    "retries": task.get("retries"),
-                    "timeout_seconds": task.get("timeout_seconds", stage.timeout),
-                    "pool": task.get("pool", stage.pool),
+                    "retries": stage.budget.airflow_retries,
+                    "timeout_seconds": stage.timeout,
+                    "pool": stage.pool,
                     "condition": stage.condition.model_dump() if stage.condition else None,
                 }
             )

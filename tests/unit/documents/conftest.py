@@ -69,8 +69,24 @@ def stage_ctx(tmp_path, monkeypatch, ledger):
             run_dir=data / "runs" / pipeline / run_id,
             data_dir=data,
             policy=policy,
+            inputs=default_inputs(stage),
         )
 
     return make
 
 
+def default_inputs(stage: str) -> dict[str, str]:
+    """The inputs the loader would wire for a stage named after its type, in a pipeline whose other
+    stages are also named after their types (the shipped layout)."""
+    from pipeline_factory.stages.registry import default_registry
+
+    registry = default_registry()
+    if stage not in registry:
+        return {}
+    stage_type = registry.get(stage)
+    inputs = {}
+    for kind in (*stage_type.consumes, *stage_type.optional):
+        producers = [t.name for t in registry if kind in t.produces and t.family == stage_type.family]
+        if producers:
+            inputs[kind] = producers[0]
+    return inputs

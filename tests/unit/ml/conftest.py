@@ -14,6 +14,23 @@ from pipeline_factory.stages.contracts import StageContext
 SOURCE = "incoming"
 
 
+def default_inputs(stage: str) -> dict[str, str]:
+    """The inputs the loader would wire for a stage named after its type, in a pipeline whose other
+    stages are also named after their types (the shipped layout)."""
+    from pipeline_factory.stages.registry import default_registry
+
+    registry = default_registry()
+    if stage not in registry:
+        return {}
+    stage_type = registry.get(stage)
+    inputs = {}
+    for kind in (*stage_type.consumes, *stage_type.optional):
+        producers = [t.name for t in registry if kind in t.produces and t.family == stage_type.family]
+        if producers:
+            inputs[kind] = producers[0]
+    return inputs
+
+
 class Workspace:
     def __init__(self, data_dir: Path):
         self.data_dir = data_dir
@@ -21,7 +38,7 @@ class Workspace:
     def run(self, impl: Any, params: Any, *, stage: str, run_id: str = "r1",
             run_params: Mapping[str, Any] | None = None) -> dict:
         ctx = StageContext(pipeline="unit", stage=stage, run_id=run_id, run_dir=self.data_dir / "runs" / run_id,
-                           data_dir=self.data_dir, params=dict(run_params or {}))
+                           data_dir=self.data_dir, params=dict(run_params or {}), inputs=default_inputs(stage))
         result = impl.run(ctx, params)
         (ctx.stage_dir / "result.json").write_text(json.dumps(result, default=str))
         return result

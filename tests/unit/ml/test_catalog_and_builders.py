@@ -94,6 +94,9 @@ def test_promote_requires_a_recorded_approval(tmp_path):
     params = PromoteParams(approval="required")
     with pytest.raises(StageError, match="recorded no response"):
         approval_of(ctx, params)
+    ctx.inputs = {"approval": "approve_promotion"}  # wired by the loader from the stage's ports
+    with pytest.raises(StageError, match="recorded no response"):
+        approval_of(ctx, params)
     ctx.upstream = {"approve_promotion": {"chosen_options": ["Reject"]}}
     with pytest.raises(StageError, match="answered"):
         approval_of(ctx, params)

@@ -9,6 +9,8 @@ _P = "pipeline_factory.stages.documents"
 STAGE_TYPES = [
     StageType(
         name="ingest",
+        retries_in_task=True,
+        produces=("documents",),
         family="documents",
         params=f"{_P}.params:IngestParams",
         impl=f"{_P}.ingest:Ingest",
@@ -16,6 +18,8 @@ STAGE_TYPES = [
     ),
     StageType(
         name="parse",
+        consumes=("documents",),
+        produces=("ir",),
         family="documents",
         params=f"{_P}.params:ParseParams",
         impl=f"{_P}.parse:Parse",
@@ -23,6 +27,9 @@ STAGE_TYPES = [
     ),
     StageType(
         name="download_pdf",
+        retries_in_task=True,
+        consumes=("documents",),
+        produces=("pdfs",),
         family="documents",
         params=f"{_P}.params:DownloadPdfParams",
         impl=f"{_P}.download:DownloadPdf",
@@ -30,6 +37,7 @@ STAGE_TYPES = [
     ),
     StageType(
         name="pdf_to_ir",
+        produces=("ir",),
         family="documents",
         params=f"{_P}.params:PdfToIrParams",
         impl=f"{_P}.pdf_ir:PdfToIr",
@@ -38,6 +46,8 @@ STAGE_TYPES = [
     ),
     StageType(
         name="chunk",
+        consumes=("ir",),
+        produces=("chunks",),
         family="documents",
         params=f"{_P}.params:ChunkParams",
         impl=f"{_P}.chunking:Chunk",
@@ -45,6 +55,8 @@ STAGE_TYPES = [
     ),
     StageType(
         name="embed",
+        consumes=("chunks",),
+        produces=("embeddings",),
         family="documents",
         params=f"{_P}.params:EmbedParams",
         impl=f"{_P}.embed:Embed",
@@ -52,6 +64,8 @@ STAGE_TYPES = [
     ),
     StageType(
         name="index",
+        consumes=("chunks", "embeddings"),
+        produces=("vectors",),
         family="documents",
         params=f"{_P}.params:IndexParams",
         impl=f"{_P}.index:Index",
@@ -59,6 +73,8 @@ STAGE_TYPES = [
     ),
     StageType(
         name="extract",
+        consumes=("chunks",),
+        produces=("mentions",),
         family="documents",
         params=f"{_P}.params:ExtractParams",
         impl=f"{_P}.extraction:Extract",
@@ -66,6 +82,9 @@ STAGE_TYPES = [
     ),
     StageType(
         name="kg",
+        consumes=("ir", "chunks"),
+        optional=("mentions",),
+        produces=("graph",),
         family="documents",
         params=f"{_P}.params:KgParams",
         impl=f"{_P}.kg:KnowledgeGraph",

@@ -99,8 +99,9 @@ def chunk_document(ir: dict[str, Any], max_chars: int, overlap: int) -> list[dic
 
 
 def load_documents(ctx: StageContext, live: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """The IR of the run's live jobs: from ``parse`` (text sources) or from the converter (PDF sources)."""
-    parsed = ctx.run_dir / "parse" / DOCUMENTS_FILE
+    """The IR of the run's live jobs: the ``ir`` producer's file (text sources) or, when the producer is
+    the PDF converter's gate, each job's IR in the ledger (PDF sources)."""
+    parsed = ctx.input_dir("ir") / DOCUMENTS_FILE
     if parsed.exists():
         return [doc for doc in read_jsonl(parsed) if doc["job_id"] in live]
     documents = []

@@ -184,7 +184,7 @@ class DownloadPdf:
             else None
         )
         live = jobs.live_jobs(ctx)
-        records = [r for r in read_jsonl(ctx.run_dir / "ingest" / DOCUMENTS_FILE) if r["job_id"] in live]
+        records = [r for r in read_jsonl(ctx.input_dir("documents") / DOCUMENTS_FILE) if r["job_id"] in live]
         if not records:
             raise StageSkipped("no live jobs to download")
         downloaded: list[str] = []

@@ -23,7 +23,7 @@ IDS_FILE = "chunk_ids.json"
 
 def live_chunks(ctx: StageContext) -> list[dict[str, Any]]:
     live = jobs.live_jobs(ctx)
-    return [c for c in read_jsonl(ctx.run_dir / "chunk" / CHUNKS_FILE) if c["job_id"] in live]
+    return [c for c in read_jsonl(ctx.input_dir("chunks") / CHUNKS_FILE) if c["job_id"] in live]
 
 
 class Embed:

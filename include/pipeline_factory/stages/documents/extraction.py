@@ -209,7 +209,7 @@ def extract_mentions(chunk: dict[str, Any], matcher: Matcher) -> list[dict[str, 
 class Extract:
     def run(self, ctx: StageContext, params: ExtractParams) -> StageResult:
         live = jobs.live_jobs(ctx)
-        chunks = [c for c in read_jsonl(ctx.run_dir / "chunk" / CHUNKS_FILE) if c["job_id"] in live]
+        chunks = [c for c in read_jsonl(ctx.input_dir("chunks") / CHUNKS_FILE) if c["job_id"] in live]
         if not chunks:
             raise StageSkipped("no live chunk to extract from")
         dictionary = build_dictionary(params, [c["text"] for c in chunks])

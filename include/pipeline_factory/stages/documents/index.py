@@ -31,9 +31,9 @@ class Index:
         from pipeline_factory.stores.vectors import point_id
 
         live = jobs.live_jobs(ctx)
-        ids = json.loads((ctx.run_dir / "embed" / IDS_FILE).read_text())
-        vectors = np.load(ctx.run_dir / "embed" / VECTORS_FILE)
-        chunks = {c["chunk_id"]: c for c in read_jsonl(ctx.run_dir / "chunk" / CHUNKS_FILE)}
+        ids = json.loads((ctx.input_dir("embeddings") / IDS_FILE).read_text())
+        vectors = np.load(ctx.input_dir("embeddings") / VECTORS_FILE)
+        chunks = {c["chunk_id"]: c for c in read_jsonl(ctx.input_dir("chunks") / CHUNKS_FILE)}
         points = []
         for row, chunk_id in enumerate(ids):
             chunk = chunks[chunk_id]

@@ -100,9 +100,10 @@ class KnowledgeGraph:
     def run(self, ctx: StageContext, params: KgParams) -> StageResult:
         live = jobs.live_jobs(ctx)
         documents = load_documents(ctx, live)
-        chunks = [c for c in read_jsonl(ctx.run_dir / "chunk" / CHUNKS_FILE) if c["job_id"] in live]
-        mentions_file = ctx.run_dir / "extract" / MENTIONS_FILE
-        mentions = [m for m in read_jsonl(mentions_file) if m["job_id"] in live] if mentions_file.exists() else []
+        chunks = [c for c in read_jsonl(ctx.input_dir("chunks") / CHUNKS_FILE) if c["job_id"] in live]
+        mentions_file = ctx.input_dir("mentions") / MENTIONS_FILE if ctx.has_input("mentions") else None
+        mentions = ([m for m in read_jsonl(mentions_file) if m["job_id"] in live]
+                    if mentions_file and mentions_file.exists() else [])
         documents = [d for d in documents if d["job_id"] in {c["job_id"] for c in chunks}]
         if not documents:
             raise StageSkipped("no live document to write to the graph")

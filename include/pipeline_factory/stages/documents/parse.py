@@ -76,7 +76,7 @@ class Parse:
     def run(self, ctx: StageContext, params: ParseParams) -> StageResult:
         live = jobs.live_jobs(ctx)
         documents, failed = [], 0
-        for record in read_jsonl(ctx.run_dir / "ingest" / DOCUMENTS_FILE):
+        for record in read_jsonl(ctx.input_dir("documents") / DOCUMENTS_FILE):
             if record["job_id"] not in live:
                 continue
             ir = to_ir(record)

@@ -9,6 +9,8 @@ _P = "pipeline_factory.stages.graphrag"
 STAGE_TYPES = [
     StageType(
         name="collect_pubmed",
+        retries_in_task=True,
+        produces=("papers",),
         family="graphrag",
         params=f"{_P}.params:CollectPubmedParams",
         impl=f"{_P}.collect:CollectPubmed",
@@ -16,6 +18,9 @@ STAGE_TYPES = [
     ),
     StageType(
         name="collect_genes",
+        retries_in_task=True,
+        consumes=("papers",),
+        produces=("genes",),
         family="graphrag",
         params=f"{_P}.params:CollectGenesParams",
         impl=f"{_P}.collect:CollectGenes",
@@ -23,6 +28,9 @@ STAGE_TYPES = [
     ),
     StageType(
         name="update_graph",
+        consumes=("papers",),
+        optional=("genes",),
+        produces=("graph",),
         family="graphrag",
         params=f"{_P}.params:UpdateGraphParams",
         impl=f"{_P}.update:UpdateGraph",
@@ -30,6 +38,8 @@ STAGE_TYPES = [
     ),
     StageType(
         name="update_vectors",
+        consumes=("papers",),
+        produces=("vectors",),
         family="graphrag",
         params=f"{_P}.params:UpdateVectorsParams",
         impl=f"{_P}.update:UpdateVectors",
@@ -37,6 +47,7 @@ STAGE_TYPES = [
     ),
     StageType(
         name="consistency_check",
+        produces=("consistency",),
         family="graphrag",
         params=f"{_P}.params:ConsistencyCheckParams",
         impl=f"{_P}.consistency:ConsistencyCheck",
@@ -44,6 +55,7 @@ STAGE_TYPES = [
     ),
     StageType(
         name="graphrag_report",
+        optional=("papers",),
         family="graphrag",
         params=f"{_P}.params:GraphragReportParams",
         impl=f"{_P}.summary:WriteRunSummary",

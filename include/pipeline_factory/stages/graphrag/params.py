@@ -68,6 +68,4 @@ class ConsistencyCheckParams(StageParams):
 
 
 class GraphragReportParams(StageParams):
-    collect_stage: str | None = Field(
-        "collect_pubmed", description="Its pending watermarks are committed (null: none to commit)."
-    )
+    """No parameters: the pending watermarks come from the run's ``papers`` producer, if any."""

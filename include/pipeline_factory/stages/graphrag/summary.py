@@ -21,11 +21,8 @@ class WriteRunSummary:
     def run(self, ctx: StageContext, params: GraphragReportParams) -> StageResult:
         snapshot = Snapshot(ctx.data_dir)
         committed: dict[str, str] = {}
-        if params.collect_stage:
-            try:
-                pending = ctx.upstream_result(params.collect_stage).get("pending_watermarks") or {}
-            except KeyError:
-                pending = {}
+        if ctx.has_input("papers"):
+            pending = ctx.input("papers", required=False).get("pending_watermarks") or {}
             if pending:
                 snapshot.commit_watermarks(pending)
                 committed = dict(pending)

@@ -9,6 +9,7 @@ _P = "pipeline_factory.stages.ml"
 STAGE_TYPES = [
     StageType(
         name="fetch_data",
+        produces=("dataset",),
         family="ml",
         params=f"{_P}.params:FetchDataParams",
         impl=f"{_P}.fetch:FetchData",
@@ -17,6 +18,8 @@ STAGE_TYPES = [
     ),
     StageType(
         name="preprocess",
+        consumes=("dataset",),
+        produces=("features",),
         family="ml",
         params=f"{_P}.params:PreprocessParams",
         impl=f"{_P}.preprocess:Preprocess",
@@ -24,6 +27,8 @@ STAGE_TYPES = [
     ),
     StageType(
         name="train",
+        consumes=("features",),
+        produces=("models",),
         family="ml",
         params=f"{_P}.params:TrainParams",
         impl=f"{_P}.train:Train",
@@ -31,6 +36,7 @@ STAGE_TYPES = [
     ),
     StageType(
         name="validate_artifacts",
+        consumes=("models", "features"),
         family="ml",
         params=f"{_P}.params:ValidateArtifactsParams",
         impl=f"{_P}.validate:ValidateArtifacts",
@@ -38,6 +44,8 @@ STAGE_TYPES = [
     ),
     StageType(
         name="evaluate",
+        consumes=("models", "features"),
+        produces=("metrics",),
         family="ml",
         params=f"{_P}.params:EvaluateParams",
         impl=f"{_P}.evaluate:Evaluate",
@@ -45,6 +53,8 @@ STAGE_TYPES = [
     ),
     StageType(
         name="register",
+        consumes=("dataset", "features", "models", "metrics"),
+        produces=("registered",),
         family="ml",
         params=f"{_P}.params:RegisterParams",
         impl=f"{_P}.register:Register",
@@ -52,6 +62,9 @@ STAGE_TYPES = [
     ),
     StageType(
         name="promote",
+        consumes=("registered", "metrics"),
+        optional=("approval",),
+        produces=("promotion",),
         family="ml",
         params=f"{_P}.params:PromoteParams",
         impl=f"{_P}.promote:Promote",
@@ -59,6 +72,7 @@ STAGE_TYPES = [
     ),
     StageType(
         name="notify",
+        optional=("dataset", "models", "metrics", "registered", "promotion"),
         family="ml",
         params=f"{_P}.params:NotifyParams",
         impl=f"{_P}.notify_stage:Notify",
@@ -66,6 +80,8 @@ STAGE_TYPES = [
     ),
     StageType(
         name="approval",
+        optional=("metrics",),
+        produces=("approval",),
         family="ml",
         params=f"{_P}.params:ApprovalParams",
         impl=None,

@@ -18,7 +18,6 @@ from pipeline_factory.exceptions import StageError
 from pipeline_factory.stages.contracts import StageContext, StageResult
 from pipeline_factory.stages.ml import models
 from pipeline_factory.stages.ml.params import EvaluateParams
-from pipeline_factory.stages.ml.workspace import find_result
 from pipeline_factory.workspace import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -84,8 +83,8 @@ class Evaluate:
     def run(self, ctx: StageContext, params: EvaluateParams) -> StageResult:
         import pandas as pd
 
-        trained = find_result(ctx, "ml.train")
-        prep = find_result(ctx, "ml.preprocess")
+        trained = ctx.input("models")
+        prep = ctx.input("features")
         test = pd.read_parquet(Path(prep["folder"]) / "test.parquet")
         report = evaluate_models(Path(trained["folder"]), list(trained["planned"]), test, params.lead_model)
         write_json_atomic(ctx.stage_dir / "metrics.json", report["metrics"])

@@ -8,18 +8,17 @@ from typing import Any
 from pipeline_factory.notify import send, summary_html
 from pipeline_factory.stages.contracts import StageContext, StageResult
 from pipeline_factory.stages.ml.params import NotifyParams
-from pipeline_factory.stages.ml.workspace import find_result
 
 log = logging.getLogger(__name__)
 
 
 def build_summary(ctx: StageContext) -> tuple[str, dict[str, Any]]:
     """The summary's sections, from whichever ml stages ran (missing ones are left out)."""
-    fetched = find_result(ctx, "ml.fetch_data", required=False)
-    trained = find_result(ctx, "ml.train", required=False)
-    evaluated = find_result(ctx, "ml.evaluate", required=False)
-    registered = find_result(ctx, "ml.register", required=False)
-    promoted = find_result(ctx, "ml.promote", required=False)
+    fetched = ctx.input("dataset", required=False)
+    trained = ctx.input("models", required=False)
+    evaluated = ctx.input("metrics", required=False)
+    registered = ctx.input("registered", required=False)
+    promoted = ctx.input("promotion", required=False)
     sections: dict[str, Any] = {}
     if fetched:
         sections["Data"] = {

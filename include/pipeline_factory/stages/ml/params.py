@@ -123,7 +123,6 @@ class PromoteParams(StageParams):
     approval: Literal["none", "required"] = Field(
         "none", description="required: promote only after the approval stage recorded 'Approve'."
     )
-    approval_stage: str = Field("approve_promotion", description="The approval stage's name.")
     lock_timeout_seconds: float = Field(600.0, gt=0)
 
     @field_validator("guardrails")
@@ -169,4 +168,3 @@ class ApprovalParams(StageParams):
         None, description="Taken when the response times out."
     )
     assigned_users: list[str] = Field(default_factory=list, description="User ids allowed to respond.")
-    metrics_stage: str = Field("evaluate", description="Whose metrics.json the request shows.")

@@ -16,7 +16,6 @@ from pipeline_factory.exceptions import StageError
 from pipeline_factory.stages.contracts import StageContext, StageResult
 from pipeline_factory.stages.ml.expressions import ExpressionError, evaluate
 from pipeline_factory.stages.ml.params import PreprocessParams
-from pipeline_factory.stages.ml.workspace import find_result
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +99,7 @@ class Preprocess:
     def run(self, ctx: StageContext, params: PreprocessParams) -> StageResult:
         import pandas as pd
 
-        fetched = find_result(ctx, "ml.fetch_data")
+        fetched = ctx.input("dataset")
         frame = pd.read_parquet(fetched["dataset"])
         check_schema(frame, params)
         derived = add_derived(frame, params)

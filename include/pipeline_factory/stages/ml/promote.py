@@ -15,7 +15,6 @@ from pipeline_factory import settings
 from pipeline_factory.exceptions import StageError
 from pipeline_factory.stages.contracts import StageContext, StageResult
 from pipeline_factory.stages.ml.params import PromoteParams
-from pipeline_factory.stages.ml.workspace import find_result
 from pipeline_factory.tracking import mlflow_config
 from pipeline_factory.tracking.promotion import promote
 from pipeline_factory.tracking.registry import RegisteredVersion
@@ -28,15 +27,13 @@ APPROVE = "Approve"
 
 def approval_of(ctx: StageContext, params: PromoteParams) -> dict[str, Any]:
     """The approval stage's recorded response; refuses to go on without an 'Approve'."""
-    try:
-        result = ctx.upstream_result(params.approval_stage)
-    except KeyError:
-        raise StageError(
-            f"approval: required, but stage {params.approval_stage!r} recorded no response in this run"
-        ) from None
+    result = ctx.input("approval", required=False)
+    if not result:
+        raise StageError("approval: required, but the approval stage recorded no response in this run "
+                         "(is one upstream of this stage?)")
     chosen = list(result.get("chosen_options") or [])
     if APPROVE not in chosen:
-        raise StageError(f"approval: required, but {params.approval_stage!r} answered {chosen or 'nothing'}")
+        raise StageError(f"approval: required, but the approval stage answered {chosen or 'nothing'}")
     return dict(result)
 
 
@@ -60,8 +57,8 @@ def render_report(ctx: StageContext, outcome: dict[str, Any], registered: Any, a
 
 class Promote:
     def run(self, ctx: StageContext, params: PromoteParams) -> StageResult:
-        registered = find_result(ctx, "ml.register")
-        evaluated = find_result(ctx, "ml.evaluate")
+        registered = ctx.input("registered")
+        evaluated = ctx.input("metrics")
         approval = approval_of(ctx, params) if params.approval == "required" else None
         lead = params.lead_model or evaluated.get("lead_model") or next(iter(registered["versions"]))
         versions = {

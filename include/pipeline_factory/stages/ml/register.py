@@ -22,7 +22,6 @@ from pipeline_factory import settings
 from pipeline_factory.stages.contracts import StageContext, StageResult
 from pipeline_factory.stages.ml import models
 from pipeline_factory.stages.ml.params import RegisterParams
-from pipeline_factory.stages.ml.workspace import find_result
 from pipeline_factory.tracking import mlflow_config
 from pipeline_factory.tracking.registry import ensure_registered_model
 
@@ -79,10 +78,10 @@ class Register:
         import mlflow
         import pandas as pd
 
-        fetched = find_result(ctx, "ml.fetch_data")
-        prep = find_result(ctx, "ml.preprocess")
-        trained = find_result(ctx, "ml.train")
-        evaluated = find_result(ctx, "ml.evaluate")
+        fetched = ctx.input("dataset")
+        prep = ctx.input("features")
+        trained = ctx.input("models")
+        evaluated = ctx.input("metrics")
         client = mlflow_config.configure()
         experiment = params.experiment or ctx.pipeline
         prefix = params.registered_model_prefix if params.registered_model_prefix is not None else f"{ctx.pipeline}."

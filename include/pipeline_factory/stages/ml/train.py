@@ -18,7 +18,6 @@ from pipeline_factory.exceptions import StageError
 from pipeline_factory.stages.contracts import StageContext, StageResult
 from pipeline_factory.stages.ml import models
 from pipeline_factory.stages.ml.params import ModelSpec, TrainParams
-from pipeline_factory.stages.ml.workspace import find_result
 from pipeline_factory.workspace import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -112,7 +111,7 @@ def train_models(
 
 class Train:
     def run(self, ctx: StageContext, params: TrainParams) -> StageResult:
-        prep = find_result(ctx, "ml.preprocess")
+        prep = ctx.input("features")
         folder = Path(prep["folder"])
         schema = json.loads((folder / "schema.json").read_text())
         planned = plan(list(params.models), schema)

@@ -15,7 +15,6 @@ from pipeline_factory.exceptions import StageError
 from pipeline_factory.stages.contracts import StageContext, StageResult
 from pipeline_factory.stages.ml import models
 from pipeline_factory.stages.ml.params import ValidateArtifactsParams
-from pipeline_factory.stages.ml.workspace import find_result
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +24,8 @@ class ValidateArtifacts:
         import numpy as np
         import pandas as pd
 
-        trained = find_result(ctx, "ml.train")
-        prep = find_result(ctx, "ml.preprocess")
+        trained = ctx.input("models")
+        prep = ctx.input("features")
         sample = pd.read_parquet(Path(prep["folder"]) / "test.parquet").head(params.smoke_rows)
         folder = Path(trained["folder"])
         problems: list[str] = []
