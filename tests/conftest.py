@@ -158,3 +158,36 @@ class DagRunner:
 @pytest.fixture(scope="session")
 def dag_runner(airflow_db: Path) -> DagRunner:
     return DagRunner()
+
+
+def rename_stages(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """``spec`` with every stage renamed (and ``depends_on`` / ``inputs`` following): ``(spec, old -> new)``.
+
+    The new names share nothing with the old ones, so any lookup by a stage's
+    name (a folder, a result) would miss.
+    """
+    import copy
+
+    spec = copy.deepcopy(spec)
+    mapping = {stage["name"]: f"step{index:02d}_{stage['name'][::-1]}" for index, stage in enumerate(spec["stages"])}
+    for stage in spec["stages"]:
+        stage["name"] = mapping[stage["name"]]
+        if stage.get("depends_on") is not None:
+            stage["depends_on"] = [mapping[d] for d in stage["depends_on"]]
+        if stage.get("inputs"):
+            stage["inputs"] = {kind: mapping[producer] for kind, producer in stage["inputs"].items()}
+    return spec, mapping
+
+
+@pytest.fixture
+def renamed_pipeline(config_copy: Path):
+    """``renamed_pipeline(name) -> old -> new``: the shipped spec in ``config_copy`` with every stage renamed."""
+    import yaml
+
+    def rename(name: str) -> dict[str, str]:
+        path = config_copy / "pipelines" / f"{name}.yaml"
+        spec, mapping = rename_stages(yaml.safe_load(path.read_text()))
+        path.write_text(yaml.safe_dump(spec, sort_keys=False))
+        return mapping
+
+    return rename

@@ -38,11 +38,11 @@ def metrics_markdown(metrics: dict[str, Any]) -> str:
 class PromotionApprovalOperator(ApprovalOperator):
     """ApprovalOperator that shows the candidate's metrics and records the answer in the workspace."""
 
-    def __init__(self, *, pipeline: str, stage: str, metrics_stage: str | None, **kwargs: Any) -> None:
+    def __init__(self, *, pipeline: str, stage: str, metrics_from: str | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.pipeline = pipeline
         self.stage = stage
-        self.metrics_stage = metrics_stage
+        self.metrics_from = metrics_from
 
     def _run_dir(self, context: Context):
         from pipeline_factory.workspace import run_dir
@@ -51,8 +51,8 @@ class PromotionApprovalOperator(ApprovalOperator):
 
     def execute(self, context: Context) -> Any:
         metrics: dict[str, Any] = {}
-        result_file = self._run_dir(context) / (self.metrics_stage or "") / "result.json"
-        if self.metrics_stage and result_file.exists():
+        result_file = self._run_dir(context) / (self.metrics_from or "") / "result.json"
+        if self.metrics_from and result_file.exists():
             metrics = dict(json.loads(result_file.read_text()).get("metrics") or {})
         if metrics:
             self.body = f"{self.body or ''}\n\n{metrics_markdown(metrics)}".strip()
@@ -90,7 +90,7 @@ def build_approval_task(stage: Any, pipeline: Any, task_kwargs: dict[str, Any]) 
     return PromotionApprovalOperator(
         pipeline=pipeline.name,
         stage=stage.name,
-        metrics_stage=getattr(stage, "inputs", {}).get("metrics"),  # the ``metrics`` producer, as wired
+        metrics_from=getattr(stage, "inputs", {}).get("metrics"),  # the ``metrics`` producer, as wired
         subject=params.subject or f"Promote {pipeline.name} run {{{{ run_id }}}}?",
         body=body,
         defaults=params.default_option,
