@@ -191,3 +191,9 @@ def renamed_pipeline(config_copy: Path):
         return mapping
 
     return rename
+
+
+@pytest.fixture
+def stage_renamer():
+    """:func:`rename_stages` for tests that rename a spec of their own."""
+    return rename_stages

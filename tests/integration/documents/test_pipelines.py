@@ -68,10 +68,13 @@ def qdrant_count(data: Path, collection: str) -> int:
         return store.count(collection)
 
 
-def test_docs_auto_end_to_end(docs_env, dag_runner):
+@pytest.mark.parametrize("renamed", [False, True], ids=["shipped", "every_stage_renamed"])
+def test_docs_auto_end_to_end(docs_env, dag_runner, renamed_pipeline, renamed):
+    """The same outcome when every stage is renamed in YAML: stages find their inputs by kind."""
     from pipeline_factory.stores.ledger import Ledger
 
     data, _, graph = docs_env
+    names = renamed_pipeline("docs_auto") if renamed else {}
     run = dag_runner.run(build("docs_auto"), {"source_path": "tests/fixtures/documents", "collection": "auto_test"})
     assert run.state == "success", states(dag_runner, run)
     assert set(states(dag_runner, run).values()) == {"success"}
@@ -80,7 +83,8 @@ def test_docs_auto_end_to_end(docs_env, dag_runner):
     assert jobs["t-3"]["state"] == "failed" and "empty document" in jobs["t-3"]["error"]
     completed = {doc for doc, job in jobs.items() if job["state"] == "completed"}
     assert completed == {"t-1", "t-2", "t-4", "huntington", "sources"}
-    chunks = json.loads((data / "runs" / "docs_auto" / _safe(run.run_id) / "chunk" / "result.json").read_text())
+    chunk_stage = names.get("chunk", "chunk")
+    chunks = json.loads((data / "runs" / "docs_auto" / _safe(run.run_id) / chunk_stage / "result.json").read_text())
     assert qdrant_count(data, "auto_test") == chunks["chunks"]
     in_graph = graph_docs(graph, completed | {"t-3"})
     assert set(in_graph) == completed and sum(in_graph.values()) == chunks["chunks"]
@@ -135,10 +139,13 @@ def converter_when_downloaded(expected: int) -> threading.Thread:
     return thread
 
 
-def test_docs_pdf_two_phase_waits_at_the_gate_and_resumes(docs_env, dag_runner, tmp_path, pdf_host, make_pdf):
+@pytest.mark.parametrize("renamed", [False, True], ids=["shipped", "every_stage_renamed"])
+def test_docs_pdf_two_phase_waits_at_the_gate_and_resumes(docs_env, dag_runner, tmp_path, pdf_host, make_pdf,
+                                                          renamed_pipeline, renamed):
     from pipeline_factory.stores.ledger import Ledger
 
     data, _, graph = docs_env
+    names = renamed_pipeline("docs_pdf_two_phase") if renamed else {}
     folder = write_sources(
         tmp_path,
         pdf_host,
@@ -160,7 +167,7 @@ def test_docs_pdf_two_phase_waits_at_the_gate_and_resumes(docs_env, dag_runner, 
     assert set(graph_docs(graph, jobs)) == {"pdf-a", "pdf-b"}
     assert qdrant_count(data, "pdf_test") > 0
     gate_events = [e for e in ledger.events(type="job.failed") if e["subject"].endswith("pdf-bad")]
-    assert gate_events and gate_events[0]["data"]["stage"] == "download_pdf"
+    assert gate_events and gate_events[0]["data"]["stage"] == names.get("download_pdf", "download_pdf")
 
 
 def test_a_job_failing_conversion_fails_the_gate_at_once(docs_env, dag_runner, tmp_path, pdf_host, make_pdf):

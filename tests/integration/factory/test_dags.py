@@ -122,3 +122,20 @@ def test_parsing_dags_imports_no_heavy_library(project_root: Path):
     seconds, loaded = proc.stdout.strip().splitlines()[-2:]
     assert loaded == "[]", f"dags/pipelines.py pulled in {loaded}"
     assert float(seconds) < 20
+
+
+@pytest.mark.parametrize("pipeline", ["example_hello", "pdf_ir_worker"])
+def test_every_stage_renamed_gives_the_same_outcome(dag_runner, airflow_db, config_copy: Path, renamed_pipeline,
+                                                    pipeline):
+    from pipeline_factory.factory.dagfile import render_all
+
+    def outcome(names: dict[str, str]) -> tuple[str, dict[str, str]]:
+        rendered = render_all(auto_register=False)
+        assert not rendered.problems, rendered.problems
+        run = dag_runner.run(rendered.dags[pipeline])
+        back = {new: old for old, new in names.items()}
+        return run.state, {back.get(task, task): state for task, state in dag_runner.states(run).items()}
+
+    shipped = outcome({})
+    renamed = outcome(renamed_pipeline(pipeline))
+    assert renamed == shipped

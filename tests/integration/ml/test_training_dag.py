@@ -129,3 +129,35 @@ def test_failed_run_sends_the_failure_mail_naming_the_column(dag_runner, airflow
     assert mailbox.envelopes[0][1] == ["oncall@example.org"]
     assert "failed" in mail["Subject"] and PIPELINE in mail["Subject"]
     assert "preprocess" in mailbox.text(mail)
+
+
+@pytest.mark.parametrize("approval", [False, True], ids=["no_approval", "with_approval"])
+def test_every_stage_renamed_gives_the_same_outcome(dag_runner, airflow_db, config_copy, ml_data_dir, mailbox,
+                                                    ml_spec, add_batches, approval, monkeypatch, stage_renamer):
+    """Stages find the dataset, splits, models, metrics, versions and approval by kind, not by name."""
+    import yaml
+
+    spec, names = stage_renamer(yaml.safe_load(ml_spec(approval=approval)))
+    dag = _dag(config_copy, yaml.safe_dump(spec, sort_keys=False))
+    add_batches(ml_data_dir, "1-2")
+    if approval:  # the person's answer, as the approval operator records it, under the renamed stage
+        from pipeline_factory.stages.ml import approval as approval_module
+
+        def approve(self, context, **_):
+            from pipeline_factory.workspace import write_json_atomic
+
+            write_json_atomic(self._run_dir(context) / self.stage / "result.json",
+                              {"kind": "ml.approval", "chosen_options": ["Approve"], "approved": True})
+            return {"chosen_options": ["Approve"]}
+
+        monkeypatch.setattr(approval_module.PromotionApprovalOperator, "execute", approve)
+    run = dag_runner.run(dag)
+    states = dag_runner.states(run)
+    assert run.state == "success", states
+    assert set(states) == set(names.values()) and set(states.values()) == {"success"}
+    assert _result(run, names["fetch_data"])["rows_added"] == 190
+    client = _client()
+    for model in ALL_MODELS:
+        assert str(client.get_model_version_by_alias(f"{PIPELINE}.{model}", "champion").version) == "1"
+    [mail] = mailbox.wait_for(1)
+    assert "champion" in mail["Subject"]
