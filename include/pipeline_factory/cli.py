@@ -80,6 +80,8 @@ def _list(args: argparse.Namespace) -> int:
     if args.types:
         for stage_type in default_registry():
             print(f"{stage_type.name:<22} {stage_type.family:<10} {stage_type.kind:<9} {stage_type.description}")
+            reads = [*stage_type.consumes, *(f"{k}?" for k in stage_type.optional)]
+            print(f"{'':<22} reads: {', '.join(reads) or '-'}  produces: {', '.join(stage_type.produces) or '-'}")
         return 0
     specs = load_specs()
     rows = [(name, str(loaded.spec.schedule), str(len(loaded.spec.stages)), loaded.display)
