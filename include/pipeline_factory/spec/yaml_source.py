@@ -40,7 +40,7 @@ MAX_BYTES = 1_000_000
 #: Deepest nesting of sequences and mappings.
 MAX_DEPTH = 64
 #: Most values one file may expand to, aliases counted every time they are used.
-MAX_NODES = 100_000
+MAX_NODES = 10_000
 
 _YAML = "tag:yaml.org,2002:"
 #: Tags a scalar may carry (implicitly resolved or written out): plain data only.
@@ -238,12 +238,17 @@ def read_text(path: Path | str, *, display: str | None = None) -> str:
 
 
 def _check_events(text: str, file: str) -> None:
-    """Walk the event stream once (no recursion) to refuse too-deep nesting before composing."""
+    """Walk the event stream once (no recursion) to refuse too-deep or too-large files before composing."""
     loader = _Loader(text)
-    depth = 0
+    depth = values = 0
     try:
         while True:
             event = loader.get_event()
+            if isinstance(event, yaml.NodeEvent):
+                values += 1
+                if values > MAX_NODES:
+                    raise _problem(file, event.start_mark, (), f"the file holds more than {MAX_NODES} values",
+                                   "yaml_too_large")
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:

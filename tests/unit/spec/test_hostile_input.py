@@ -56,6 +56,8 @@ CASES: dict[str, tuple[bytes, int, int | None, str, str]] = {
                            + b"  " * 201 + b"v\n" + STAGES, yaml_source.MAX_DEPTH + 2, None, "", "yaml_too_deep"),
     "self_referencing_alias": (b"name: x\ntags: &t [*t]\n" + STAGES, 2, None, "tags.0.", "yaml_too_deep"),
     "alias_expansion": (LAUGHS, 2, None, "l", "yaml_too_large"),
+    "too_many_values": (b"name: x\ntags: [" + b",".join([b"t"] * (yaml_source.MAX_NODES + 1)) + b"]\n" + STAGES,
+                        2, None, "", "yaml_too_large"),
     "complex_key": (b"name: x\n? [a, b]\n: c\n" + STAGES, 2, 3, "", "yaml_complex_key"),
     "merge_key": (b"name: x\nbase: &b {owner: me}\nmore:\n  <<: *b\n" + STAGES, 4, 3, "more", "yaml_merge_key"),
     "undefined_alias": (b"name: *nothing\n" + STAGES, 1, 7, "", "yaml_syntax"),
