@@ -79,7 +79,8 @@ def test_second_run_skips_stored_papers_and_the_window_moves(eutils, make_ctx, d
     assert refreshed["papers_collected"] == 15
 
     # A successful run commits its window end; the next search starts there.
-    summary_ctx = make_ctx("report", run_id="run3", upstream={"collect_pubmed": refreshed})
+    summary_ctx = make_ctx("report", run_id="run3", upstream={"collect_pubmed": refreshed},
+                           inputs={"papers": "collect_pubmed"})  # as the loader wires it
     WriteRunSummary().run(summary_ctx, GraphragReportParams())
     marks = Snapshot(data_dir).watermarks()
     assert marks[TERMS[0]] == time.strftime("%Y/%m/%d", time.gmtime())
