@@ -13,18 +13,43 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from types import UnionType
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, Union, get_args, get_origin, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 if TYPE_CHECKING:
     from pipeline_factory.resilience.policy import Policy
 
 
 class StageParams(BaseModel):
-    """Base for every stage type's ``with:`` model: unknown keys are typos."""
+    """Base for every stage type's ``with:`` model: unknown keys are typos.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Numbers are finite (no ``.inf``/``.nan``) and never booleans: YAML reads
+    ``yes`` as true, and pydantic would otherwise take it as 1.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_as_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and info.field_name and _numeric(cls.model_fields[info.field_name].annotation):
+            raise ValueError(f"expected a number, got {str(value).lower()}")
+        return value
+
+
+def _numeric(annotation: Any) -> bool:
+    """``int``, ``float`` or an optional / annotated form of one (not a union that also allows ``bool``)."""
+    if annotation in (int, float):
+        return True
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _numeric(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        return bool(args) and bool not in args and all(_numeric(a) for a in args)
+    return False
 
 
 class NoParams(StageParams):

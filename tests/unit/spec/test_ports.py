@@ -185,3 +185,24 @@ def test_context_input_reads_the_wired_producer(tmp_path: Path):
     assert ctx.input("mentions", required=False) == {}
     with pytest.raises(StageError, match="no 'mentions' input"):
         ctx.input("mentions")
+
+
+def test_no_stage_parameter_names_a_stage():
+    """A ``with:`` parameter whose default is a stage type's name is a stage wired by name."""
+    registry = default_registry()
+    names = {t.name for t in registry}
+    offenders = []
+    for stage_type in registry:
+        for field_name, info in stage_type.params_model().model_fields.items():
+            if isinstance(info.default, str) and info.default in names and info.default != stage_type.name:
+                offenders.append(f"{stage_type.name}.{field_name} = {info.default!r}")
+    assert not offenders, offenders
+
+
+@pytest.mark.parametrize(("value", "error"), [("true", "value_error"), (".inf", "finite_number")])
+def test_stage_parameters_take_neither_booleans_nor_infinity_as_numbers(config_copy: Path, value, error):
+    (config_copy / "pipelines" / "p.yaml").write_text(
+        "name: p\nstages:\n  - name: c\n    type: collect_pubmed\n"
+        f"    with: {{search_terms: [x], batch_size: {value}}}\n")
+    specs = load_specs(config_dir=config_copy)
+    assert [(p.path, p.type) for p in specs.problems] == [("stages.0.with.batch_size", error)]

@@ -34,7 +34,6 @@ class CollectPubmedParams(StageParams):
 
 
 class CollectGenesParams(StageParams):
-    papers_from: str = Field("collect_pubmed", description="The collect_pubmed stage whose papers to link.")
     organisms: list[str] = Field(
         default_factory=lambda: ["Homo sapiens"], description="Scientific names or taxids kept; [] keeps all."
     )
@@ -47,15 +46,12 @@ class UpdateGraphParams(StageParams):
     mode: Literal["merge", "replace"] = Field(
         "merge", description="merge: this run's papers; replace: delete the graph, rebuild from the snapshot."
     )
-    papers_from: str = "collect_pubmed"
-    genes_from: str = "collect_genes"
     batch_size: int = Field(500, ge=1, le=50000, description="Rows per write transaction.")
 
 
 class UpdateVectorsParams(StageParams):
     collection: str = DEFAULT_COLLECTION
     recreate: bool = Field(False, description="Drop and recreate the collection, then load the whole snapshot.")
-    papers_from: str = "collect_pubmed"
     batch_size: int = Field(256, ge=1, le=10000, description="Points per upsert.")
     embed_batch_size: int = Field(64, ge=1, le=4096)
 
