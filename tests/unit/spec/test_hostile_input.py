@@ -110,7 +110,7 @@ def test_an_unreadable_spec_is_a_problem_of_that_file(config_copy: Path):
     assert "example_hello" in specs.specs
 
 
-def test_a_checker_bug_is_a_problem_of_that_file(config_copy: Path, monkeypatch):
+def test_a_checker_bug_is_a_problem_of_that_file(config_copy: Path, monkeypatch, capfd):
     """The last line of defence: an unexpected exception while checking one file stays with that file."""
     from pipeline_factory.spec import loader
 
@@ -126,6 +126,12 @@ def test_a_checker_bug_is_a_problem_of_that_file(config_copy: Path, monkeypatch)
     [problem] = specs.problems
     assert problem.file.endswith("example_hello.yaml") and problem.type == "internal_error"
     assert "docs_auto" in specs.specs
+    from pipeline_factory.cli import main
+
+    assert main(["validate"]) == 1
+    out, err = capfd.readouterr()
+    assert "example_hello.yaml:1:1: <root>: the spec could not be checked: RuntimeError: boom" in out
+    assert "Traceback" not in out + err
 
 
 def test_validate_prints_positions_and_no_traceback(config_copy: Path, capsys):
