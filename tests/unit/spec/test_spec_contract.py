@@ -51,7 +51,9 @@ KEYS = [
 TOP_KEYS = ["schedule", "start_date", "catchup", "max_active_runs", "tags", "owner", "default_policy",
             "description", "params", "applicable_sources"]
 STAGE_KEYS = ["timeout", "poke_interval", "pool", "policy", "compute", "condition", "depends_on", "image",
-              "description", "type", "with"]
+              "description", "type", "with", "inputs"]
+KINDS = ["documents", "ir", "chunks", "embeddings", "papers", "genes", "dataset", "features", "models", "metrics",
+         "approval", "graph"]
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-3, 3), st.integers(), st.just(10**26),
@@ -130,7 +132,11 @@ def _mutate(draw, data: Any) -> Any:
         else:
             stage = stages[draw(st.integers(0, len(stages) - 1))]
             key = draw(st.sampled_from(STAGE_KEYS))
-            stage[key] = draw(GATE_CONDITIONS if key == "condition" else values)
+            if key == "inputs":  # name a producer: a real upstream one, another stage, or none at all
+                names = [s.get("name") for s in stages if isinstance(s, dict)] + ["nope"]
+                stage[key] = draw(st.dictionaries(st.sampled_from(KINDS), st.sampled_from(names), max_size=2))
+            else:
+                stage[key] = draw(GATE_CONDITIONS if key == "condition" else values)
     elif op == "rename_stage":
         index = draw(st.integers(0, len(stages) - 1))
         old, new = stages[index].get("name"), draw(identifiers)
@@ -173,7 +179,7 @@ def mutant_config(tmp_path_factory) -> Path:
     return target
 
 
-@settings(max_examples=int(os.environ.get("SPEC_PROPERTY_EXAMPLES", "120")), deadline=None,
+@settings(max_examples=int(os.environ.get("SPEC_PROPERTY_EXAMPLES", "100")), deadline=None,
           derandomize=not os.environ.get("SPEC_PROPERTY_RANDOM"),
           suppress_health_check=list(HealthCheck))
 @given(case=mutated_spec(), with_dagbag=st.integers(0, 7))
