@@ -48,6 +48,7 @@ def ctx(data, stage: str) -> StageContext:
         run_dir=data / "runs" / PIPELINE / RUN_ID,
         data_dir=data,
         policy=POLICY,
+        inputs={"documents": "ingest"} if stage == "download_pdf" else {},  # as the loader wires docs_pdf_two_phase
     )
 
 

@@ -36,6 +36,17 @@ class Crash(RuntimeError):
     """Stands for the worker dying between two batches."""
 
 
+#: The inputs the loader wires for docs_auto's stages (ports), by stage.
+WIRED = {
+    "parse": {"documents": "ingest"},
+    "chunk": {"ir": "parse"},
+    "embed": {"chunks": "chunk"},
+    "extract": {"chunks": "chunk"},
+    "index": {"chunks": "chunk", "embeddings": "embed"},
+    "kg": {"ir": "parse", "chunks": "chunk", "mentions": "extract"},
+}
+
+
 @pytest.fixture
 def prepared(tmp_path, monkeypatch, embedder, neo4j_server):
     data = tmp_path / "data"
@@ -45,7 +56,8 @@ def prepared(tmp_path, monkeypatch, embedder, neo4j_server):
 
     def ctx(stage: str) -> StageContext:
         return StageContext(
-            pipeline=PIPELINE, stage=stage, run_id=RUN_ID, run_dir=data / "runs" / PIPELINE / RUN_ID, data_dir=data
+            pipeline=PIPELINE, stage=stage, run_id=RUN_ID, run_dir=data / "runs" / PIPELINE / RUN_ID, data_dir=data,
+            inputs=WIRED.get(stage, {}),
         )
 
     # unique document ids: the Neo4j server is shared by the whole session
