@@ -75,6 +75,7 @@ def wire(spec: PipelineSpec, registry: StageRegistry, upstream: Mapping[str, lis
         named = dict(stage.inputs or {})
         wired: dict[str, str] = {}
         accepted = (*stage_type.consumes, *stage_type.optional)
+        required = (*stage_type.consumes, *_required_by_params(stage, stage_type))
         for kind, producer in named.items():
             where = (*here, "inputs", kind)
             if kind not in accepted:
@@ -103,7 +104,7 @@ def wire(spec: PipelineSpec, registry: StageRegistry, upstream: Mapping[str, lis
                     here, f"stage {stage.name!r} reads {kind!r}, produced upstream by {len(candidates)} stages: "
                     f"{', '.join(sorted(candidates))}", "ambiguous_input",
                     f"name the one to use: inputs: {{{kind}: {sorted(candidates)[0]}}}"))
-            elif kind in stage_type.consumes:
+            elif kind in required:
                 makers = sorted(t.name for t in registry if kind in t.produces)
                 makers += [f"gate on {f}" for f, k in GATE_FIELD_KINDS.items() if k == kind]
                 out.findings.append(Finding(
@@ -111,3 +112,11 @@ def wire(spec: PipelineSpec, registry: StageRegistry, upstream: Mapping[str, lis
                     "missing_input", f"produced by: {', '.join(makers) or 'no stage type'}"))
         out.inputs[stage.name] = wired
     return out
+
+
+def _required_by_params(stage: StageSpec, stage_type: StageType) -> tuple[str, ...]:
+    """Optional inputs the stage's ``with:`` makes required (``promote`` with ``approval: required``)."""
+    try:
+        return tuple(stage_type.params_model().inputs_required_by(stage.params))
+    except Exception:  # a params model that cannot be imported is reported by the params check
+        return ()

@@ -31,6 +31,11 @@ class StageParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
+    @classmethod
+    def inputs_required_by(cls, params: Mapping[str, Any]) -> tuple[str, ...]:
+        """Optional inputs that these ``with:`` values make required (checked by ``validate``)."""
+        return ()
+
     @field_validator("*", mode="before")
     @classmethod
     def _no_booleans_as_numbers(cls, value: Any, info: ValidationInfo) -> Any:

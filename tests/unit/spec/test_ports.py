@@ -206,3 +206,19 @@ def test_stage_parameters_take_neither_booleans_nor_infinity_as_numbers(config_c
         f"    with: {{search_terms: [x], batch_size: {value}}}\n")
     specs = load_specs(config_dir=config_copy)
     assert [(p.path, p.type) for p in specs.problems] == [("stages.0.with.batch_size", error)]
+
+
+def test_promote_with_required_approval_needs_an_approval_stage_upstream(config_copy: Path):
+    spec = _shipped("model_training")
+    promote = next(s for s in spec["stages"] if s["type"] == "promote")
+    promote["with"]["approval"] = "required"
+    specs = _load(config_copy, "model_training", spec)
+    [problem] = specs.problems
+    assert (problem.type, problem.path) == ("missing_input", f"stages.{spec['stages'].index(promote)}")
+    assert "'approval'" in problem.message
+    index = spec["stages"].index(promote)
+    spec["stages"].insert(index, {"name": "sign_off", "type": "approval"})
+    specs = _load(config_copy, "model_training", spec)
+    assert not specs.problems, specs.problems
+    assert specs.specs["model_training"].stages["promote"].inputs["approval"] == "sign_off"
+    assert specs.specs["model_training"].stages["sign_off"].inputs == {"metrics": "evaluate"}

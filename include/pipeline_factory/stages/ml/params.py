@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -112,6 +113,10 @@ class RegisterParams(StageParams):
 
 
 class PromoteParams(StageParams):
+    @classmethod
+    def inputs_required_by(cls, params: Mapping[str, Any]) -> tuple[str, ...]:
+        return ("approval",) if params.get("approval") == "required" else ()
+
     metric: str = "macro_f1"
     higher_is_better: bool = True
     min_improvement: float = Field(0.0, ge=0)
