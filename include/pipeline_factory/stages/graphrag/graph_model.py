@@ -48,6 +48,8 @@ WRITE_PAPERS = """
 UNWIND $rows AS row
 MERGE (p:Paper {pmid: row.pmid})
 SET p.title = row.title, p.abstract = row.abstract, p.year = row.year, p.date = row.date,
+    p.date_precision = row.date_precision, p.date_original = row.date_original,
+    p.title_markup = row.title_markup, p.abstract_markup = row.abstract_markup,
     p.doi = row.doi, p.terms = row.terms
 WITH p, row
 OPTIONAL MATCH (p)-[old:AUTHORED|PUBLISHED_IN|HAS_MESH|MENTIONS]-()
@@ -87,6 +89,10 @@ def paper_row(paper: Mapping[str, Any]) -> dict[str, Any]:
         "abstract": paper.get("abstract") or "",
         "year": paper.get("year"),
         "date": paper.get("date"),
+        "date_precision": paper.get("date_precision"),
+        "date_original": paper.get("date_original"),
+        "title_markup": paper.get("title_markup"),
+        "abstract_markup": paper.get("abstract_markup"),
         "doi": paper.get("doi"),
         "terms": list(paper.get("terms") or []),
         "journal_id": journal_id,
