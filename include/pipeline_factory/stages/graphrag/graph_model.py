@@ -41,7 +41,7 @@ WRITE_GENES = """
 UNWIND $rows AS row
 MERGE (g:Gene {gene_id: row.gene_id})
 SET g.symbol = row.symbol, g.description = row.description, g.organism = row.organism,
-    g.taxid = row.taxid, g.chromosome = row.chromosome
+    g.taxid = row.taxid, g.chromosome = row.chromosome, g.synonyms = row.synonyms, g.names = row.names
 """
 
 WRITE_PAPERS = """
@@ -107,11 +107,22 @@ def ensure_schema(store: GraphStore) -> None:
     store.ensure_constraints(CONSTRAINTS)
 
 
+def gene_row(gene: Mapping[str, Any]) -> dict[str, Any]:
+    """One Gene node: keyed by the NCBI Gene id; every alias lives on that one node (``names``)."""
+    from pipeline_factory.sources.genes import gene_names
+
+    row = {k: gene.get(k) for k in ("gene_id", "symbol", "description", "organism", "taxid", "chromosome")}
+    symbol = (gene.get("symbol") or "").lower()
+    synonyms = gene.get("synonyms")
+    if synonyms is None:  # snapshots written before synonyms were kept
+        synonyms = [a for a in gene.get("aliases") or [] if a.lower() != symbol]
+    row["synonyms"] = list(synonyms)
+    row["names"] = gene_names({**gene, "synonyms": row["synonyms"]})
+    return row
+
+
 def write_genes(store: GraphStore, genes: Iterable[Mapping[str, Any]], batch_size: int) -> int:
-    rows = [
-        {k: g.get(k) for k in ("gene_id", "symbol", "description", "organism", "taxid", "chromosome")}
-        for g in genes
-    ]
+    rows = [gene_row(g) for g in genes]
     return store.write_rows(WRITE_GENES, rows, batch_size=batch_size)
 
 
@@ -154,6 +165,19 @@ def counts(store: GraphStore) -> dict[str, int]:
 
 def paper_ids(store: GraphStore) -> set[str]:
     return {r["pmid"] for r in store.read("MATCH (p:Paper) RETURN p.pmid AS pmid")}
+
+
+FIND_GENES = """
+MATCH (g:Gene) WHERE $name IN g.names AND ($organism IS NULL OR toLower(g.organism) = toLower($organism)
+                                         OR toString(g.taxid) = $organism)
+RETURN g.gene_id AS gene_id, g.symbol AS symbol, g.organism AS organism, g.synonyms AS synonyms
+ORDER BY CASE WHEN toLower(g.symbol) = $name THEN 0 ELSE 1 END, g.gene_id
+"""
+
+
+def find_genes(store: GraphStore, name: str, organism: str | None = None) -> list[dict[str, Any]]:
+    """Gene nodes a name (symbol or synonym, any case) denotes, official-symbol matches first."""
+    return store.read(FIND_GENES, name=name.strip().lower(), organism=organism)
 
 
 def gene_ids(store: GraphStore) -> set[str]:
