@@ -156,6 +156,12 @@ def paper(pmid: str, topic: str | None = None) -> Paper:
     )
 
 
+def major_topics(p: Paper) -> set[str]:
+    """The MeSH UIs starred as major topics: one or two of the paper's headings, chosen by its pmid."""
+    rng = random.Random(_seed("major", p.pmid))
+    return {ui for ui, _ in rng.sample(p.mesh, min(len(p.mesh), rng.randint(1, 2)))}
+
+
 _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 XML_HEAD = '<?xml version="1.0" ?>\n'
@@ -173,8 +179,10 @@ def article_xml(p: Paper) -> str:
         f"<Initials>{e(fore[0])}</Initials></Author>"
         for last, fore in p.authors
     )
+    major = major_topics(p)
     mesh = "".join(
-        f'<MeshHeading><DescriptorName UI="{ui}" MajorTopicYN="N">{e(name)}</DescriptorName></MeshHeading>'
+        f'<MeshHeading><DescriptorName UI="{ui}" MajorTopicYN="{"Y" if ui in major else "N"}">{e(name)}'
+        "</DescriptorName></MeshHeading>"
         for ui, name in p.mesh
     )
     d = p.published

@@ -138,7 +138,11 @@ def parse_article(element: etree._Element) -> dict[str, Any] | None:
         descriptor = heading.find("DescriptorName")
         if descriptor is not None and descriptor.text:
             name = descriptor.text.strip()
-            mesh.append({"ui": descriptor.get("UI") or name, "name": name})
+            # A heading is a major topic when its descriptor or any of its qualifiers is starred.
+            major = descriptor.get("MajorTopicYN") == "Y" or any(
+                q.get("MajorTopicYN") == "Y" for q in heading.iterfind("QualifierName")
+            )
+            mesh.append({"ui": descriptor.get("UI") or name, "name": name, "major": major})
     doi = None
     for node in element.iterfind("PubmedData/ArticleIdList/ArticleId"):
         if node.get("IdType") == "doi" and node.text:

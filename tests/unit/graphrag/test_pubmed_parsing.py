@@ -25,7 +25,8 @@ def test_real_record_with_structured_fields():
     assert (paper["year"], paper["date"]) == (2001, "2001-06")
     assert paper["doi"] == "10.1006/cryo.2001.2328"
     assert paper["authors"][:2] == ["A R Taddei", "F Barbato"]
-    assert {"ui": "D000818", "name": "Animals"} in paper["mesh"]
+    assert {"ui": "D000818", "name": "Animals", "major": False} in paper["mesh"]
+    assert {"ui": "D015925", "name": "Cryopreservation", "major": True}  # via its qualifier in paper["mesh"]
     assert len(paper["abstract"]) > 1000
 
 

@@ -59,7 +59,8 @@ MERGE (j:Journal {id: row.journal_id})
 SET j.title = row.journal_title
 MERGE (p)-[:PUBLISHED_IN]->(j)
 FOREACH (name IN row.authors | MERGE (a:Author {name: name}) MERGE (a)-[:AUTHORED]->(p))
-FOREACH (m IN row.mesh | MERGE (t:MeshTerm {ui: m.ui}) SET t.name = m.name MERGE (p)-[:HAS_MESH]->(t))
+FOREACH (m IN row.mesh | MERGE (t:MeshTerm {ui: m.ui}) SET t.name = m.name
+    MERGE (p)-[h:HAS_MESH]->(t) SET h.major = coalesce(m.major, false))
 WITH p, row
 UNWIND row.gene_ids AS gene_id
 MATCH (g:Gene {gene_id: gene_id})
