@@ -67,3 +67,43 @@ def test_evaluation_set_and_metrics_on_the_seeded_corpus(stores):
     for mode in figures.values():
         assert 0.0 <= mode["recall"] <= 1.0 and 0.0 <= mode["ndcg"] <= 1.0 and mode["queries"] == len(queries)
     json.dumps(figures)
+
+
+def test_the_pipelines_view_search_box_answers_with_the_same_ranking(stores, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from pipeline_factory.retrieval import retriever as retriever_module
+    from pipeline_factory.ui.app import create_app
+    from pipeline_factory.ui.auth import current_user
+
+    retriever, _, _ = stores
+    monkeypatch.setattr(retriever_module, "open_retriever", lambda collection=None: (retriever, lambda: None))
+    app = create_app()
+    client = TestClient(app)
+    assert client.get("/api/graphrag/search", params={"q": "Trp53 in mice"}).status_code == 401  # no user
+
+    app.dependency_overrides[current_user] = lambda: {"user": "viewer"}
+    answer = client.get("/api/graphrag/search", params={"q": "Trp53 mutation in mice", "k": 5}).json()
+    assert answer["available"] is True and len(answer["results"]) == 5
+    expected = [r["pmid"] for r in retriever.search("Trp53 mutation in mice", k=5)]
+    assert [r["pmid"] for r in answer["results"]] == expected
+    first = answer["results"][0]
+    assert first["link"] == f"https://pubmed.ncbi.nlm.nih.gov/{first['pmid']}/" and "abstract" not in first
+    assert client.get("/api/graphrag/search", params={"q": "", "k": 5}).status_code == 422
+    assert client.get("/api/graphrag/search", params={"q": "x", "k": 500}).status_code == 422
+
+
+def test_the_cli_prints_the_ranking_as_json_or_text(stores, monkeypatch, capsys):
+    from pipeline_factory.cli import main
+    from pipeline_factory.retrieval import retriever as retriever_module
+
+    retriever, _, _ = stores
+    monkeypatch.setattr(retriever_module, "open_retriever", lambda collection=None: (retriever, lambda: None))
+    assert main(["graphrag", "query", "Trp53 mutation in mice", "--k", "3", "--format", "json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["mode"] == "hybrid" and [r["rank"] for r in answer["results"]] == [1, 2, 3]
+    assert all("reasons" in r and "abstract" not in r for r in answer["results"])
+    assert main(["graphrag", "query", "Trp53 mutation in mice", "--k", "3", "--context"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(" 1. PMID ") and "[1] PMID " in printed
+    assert main(["graphrag", "query", "x", "--k", "0"]) == 2
