@@ -1,8 +1,8 @@
 """Measuring the retriever: an evaluation set built from a corpus's own MeSH indexing.
 
 For each sampled paper with MeSH major topics, the query is those topics'
-names and the relevant papers are every paper whose major topics include all
-of them (the sampled paper too).  Indexers, not the retriever, decided what
+names and the relevant papers are those whose major topics include all of
+them (``match="all"``) or any of them (``match="any"``), the sampled paper too.  Indexers, not the retriever, decided what
 is relevant, which makes this usable on any collected corpus, real or not.
 """
 
@@ -29,7 +29,11 @@ def major_topics(paper: Mapping[str, Any]) -> frozenset[str]:
 
 
 def build_eval_set(
-    papers: Mapping[str, Mapping[str, Any]], size: int = 50, seed: int = 0, min_relevant: int = 2
+    papers: Mapping[str, Mapping[str, Any]],
+    size: int = 50,
+    seed: int = 0,
+    min_relevant: int = 2,
+    match: str = "all",
 ) -> list[Query]:
     """Up to ``size`` queries with at least ``min_relevant`` relevant papers each, sampled reproducibly."""
     topics = {pmid: major_topics(p) for pmid, p in papers.items()}
@@ -38,7 +42,10 @@ def build_eval_set(
     queries = []
     for pmid in candidates:
         wanted = topics[pmid]
-        relevant = frozenset(p for p, t in topics.items() if wanted <= t)
+        if match == "all":
+            relevant = frozenset(p for p, t in topics.items() if wanted <= t)
+        else:
+            relevant = frozenset(p for p, t in topics.items() if wanted & t)
         if len(relevant) < min_relevant:
             continue
         queries.append(Query(source=pmid, text="; ".join(sorted(wanted)), relevant=relevant))

@@ -49,9 +49,10 @@ class Evidence:
         return out
 
 
-def rank(scores: Mapping[str, float]) -> dict[str, int]:
-    """1-based ranks by descending score (ties broken by id, so the result is deterministic)."""
-    ordered = sorted((k for k, v in scores.items() if v > 0), key=lambda k: (-scores[k], k))
+def rank(scores: Mapping[str, float], tiebreak: Mapping[str, float] | None = None) -> dict[str, int]:
+    """1-based ranks by descending score; ties by descending ``tiebreak``, then by id (deterministic)."""
+    tiebreak = tiebreak or {}
+    ordered = sorted((k for k, v in scores.items() if v > 0), key=lambda k: (-scores[k], -tiebreak.get(k, 0.0), k))
     return {k: i for i, k in enumerate(ordered, start=1)}
 
 
@@ -64,7 +65,11 @@ def fuse(
     0 this is the vector ranking unchanged (the baseline it must beat).
     """
     vector_ranks = rank({p: e.vector_score for p, e in evidence.items() if e.vector_score is not None})
-    graph_ranks = rank({p: e.graph_score for p, e in evidence.items()})
+    # Papers sharing the same entities tie on the graph; their text decides between them.
+    graph_ranks = rank(
+        {p: e.graph_score for p, e in evidence.items()},
+        {p: e.vector_score for p, e in evidence.items() if e.vector_score is not None},
+    )
     fused: dict[str, float] = {}
     for pmid, found in evidence.items():
         found.vector_rank = vector_ranks.get(pmid)

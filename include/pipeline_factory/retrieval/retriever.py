@@ -9,7 +9,9 @@ expansion and the fusion here are two Cypher statements and a pure function.
 
 Entity weights are inverse document frequencies: sharing a gene or a rare MeSH
 term says more than sharing ``Humans``; terms carried by more than
-``max_df_share`` of the papers are not expanded at all.
+``max_df_share`` of the papers are not expanded at all.  A MeSH term that the
+indexers starred as a major topic of the reached paper weighs more: the paper
+is about it, not merely touching it.
 
 No generation step: :meth:`HybridRetriever.search` returns the ranked papers
 and :func:`context` the text a generator would be given.
@@ -32,8 +34,9 @@ UNWIND $seeds AS seed
 MATCH (s:Paper {pmid: seed.pmid})-[:HAS_MESH]->(t:MeshTerm)
 WITH seed, t, COUNT { (t)<-[:HAS_MESH]-(:Paper) } AS df
 WHERE df > 1 AND df <= $max_df
-MATCH (t)<-[:HAS_MESH]-(o:Paper) WHERE o.pmid <> seed.pmid
-RETURN seed.pmid AS seed, seed.score AS seed_score, t.name AS name, df, collect(o.pmid) AS others
+MATCH (t)<-[h:HAS_MESH]-(o:Paper) WHERE o.pmid <> seed.pmid
+RETURN seed.pmid AS seed, seed.score AS seed_score, t.name AS name, df,
+       collect(o.pmid) AS others, collect(coalesce(h.major, false)) AS major
 """
 
 EXPAND_GENES = """
@@ -43,15 +46,15 @@ WITH seed, g, COUNT { (g)<-[:MENTIONS]-(:Paper) } AS df
 WHERE df > 1 AND df <= $max_df
 MATCH (g)<-[:MENTIONS]-(o:Paper) WHERE o.pmid <> seed.pmid
 RETURN seed.pmid AS seed, seed.score AS seed_score, g.symbol + ' (' + g.gene_id + ', ' + g.organism + ')' AS name,
-       df, collect(o.pmid) AS others
+       df, collect(o.pmid) AS others, [] AS major
 """
 
 QUESTION_MESH = """
 MATCH (t:MeshTerm) WHERE size(t.name) >= 4 AND $question CONTAINS toLower(t.name)
 WITH t, COUNT { (t)<-[:HAS_MESH]-(:Paper) } AS df
 WHERE df > 0 AND df <= $max_df
-MATCH (t)<-[:HAS_MESH]-(o:Paper)
-RETURN t.name AS name, df, collect(o.pmid) AS others
+MATCH (t)<-[h:HAS_MESH]-(o:Paper)
+RETURN t.name AS name, df, collect(o.pmid) AS others, collect(coalesce(h.major, false)) AS major
 """
 
 QUESTION_GENES = """
@@ -60,7 +63,7 @@ MATCH (g:Gene) WHERE any(n IN g.names WHERE n IN $tokens)
 WITH g, COUNT { (g)<-[:MENTIONS]-(:Paper) } AS df
 WHERE df > 0 AND df <= $max_df
 MATCH (g)<-[:MENTIONS]-(o:Paper)
-RETURN g.symbol + ' (' + g.gene_id + ', ' + g.organism + ')' AS name, df, collect(o.pmid) AS others
+RETURN g.symbol + ' (' + g.gene_id + ', ' + g.organism + ')' AS name, df, collect(o.pmid) AS others, [] AS major
 """
 
 PAPERS = """
@@ -86,7 +89,9 @@ class RetrieverSettings:
     expand_from: int = 10  # of those, the top ones whose genes/MeSH are followed
     graph_candidates: int = 100  # graph-only papers kept before fusion
     graph_weight: float = 1.0
-    max_df_share: float = 0.2
+    max_df_share: float = 0.5
+    link_question: bool = True  # also follow genes and MeSH terms the question names
+    major_boost: float = 1.0  # a MeSH term that is a major topic of the reached paper weighs (1 + boost)
 
 
 def question_tokens(question: str) -> list[str]:
@@ -151,13 +156,16 @@ class HybridRetriever:
 
         for query, kind in ((EXPAND_MESH, "mesh"), (EXPAND_GENES, "gene")):
             for row in self.graph.read(query, seeds=seeds, max_df=max_df):
-                weight = idf(row["df"]) * max(row["seed_score"], 0.0)
-                for other in row["others"]:
+                base = idf(row["df"]) * max(row["seed_score"], 0.0)
+                for other, major in zip(row["others"], row["major"] or [False] * len(row["others"]), strict=True):
+                    weight = base * (1 + self.settings.major_boost * bool(major))
                     found = evidence.setdefault(other, Evidence())
                     found.graph_score += weight
                     found.via.add(row["seed"])
                     shared = found.shared_mesh if kind == "mesh" else found.shared_genes
                     shared[row["name"]] = shared.get(row["name"], 0.0) + weight
+        if not self.settings.link_question:
+            return
         lowered = question.lower()
         rows = [(r, "mesh") for r in self.graph.read(QUESTION_MESH, question=lowered, max_df=max_df)]
         rows += [
@@ -167,8 +175,9 @@ class HybridRetriever:
             )
         ]
         for row, kind in rows:
-            weight = 2 * idf(row["df"])  # named in the question: stronger than shared with a hit
-            for other in row["others"]:
+            base = 2 * idf(row["df"])  # named in the question: stronger than shared with a hit
+            for other, major in zip(row["others"], row["major"] or [False] * len(row["others"]), strict=True):
+                weight = base * (1 + self.settings.major_boost * bool(major))
                 found = evidence.setdefault(other, Evidence())
                 found.graph_score += weight
                 found.query_entities.add(row["name"])
