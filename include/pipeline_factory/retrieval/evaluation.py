@@ -2,8 +2,9 @@
 
 For each sampled paper with MeSH major topics, the query is those topics'
 names and the relevant papers are those whose major topics include all of
-them (``match="all"``) or any of them (``match="any"``), the sampled paper too.  Indexers, not the retriever, decided what
-is relevant, which makes this usable on any collected corpus, real or not.
+them (``match="all"``) or any of them (``match="any"``), the sampled paper
+too.  Indexers, not the retriever, decided what is relevant, which makes
+this usable on any collected corpus, real or not.
 """
 
 from __future__ import annotations
