@@ -108,3 +108,24 @@ def test_an_abandoned_writer_stops_holding_the_check_back():
         registry.begin("graphrag_incremental", "scheduled__2", "collect_pubmed")
         assert [m["run_id"] for m in registry.active()] == ["scheduled__2"]
         assert registry.end("graphrag_incremental", "scheduled__2") and not registry.end("x", "y")
+
+
+def test_the_pipeline_waits_for_writers_before_taking_the_pool_slot(tmp_path):
+    from pipeline_factory.stages.contracts import StageContext
+    from pipeline_factory.stages.graphrag.consistency import AwaitStoreWriters
+    from pipeline_factory.stages.graphrag.params import AwaitStoreWritersParams
+
+    registry = WriterRegistry(tmp_path)
+    registry.begin("graphrag_full_rebuild", "scheduled__1", "update_vectors")
+    ctx = StageContext(pipeline="graphrag_consistency", stage="await_store_writers", run_id="r",
+                       run_dir=tmp_path / "run", data_dir=tmp_path)
+
+    class Waiting(AwaitStoreWriters):
+        def _sleep(self, seconds: float) -> None:  # the rebuild's last stage runs meanwhile
+            registry.end("graphrag_full_rebuild", "scheduled__1")
+
+    done = Waiting().run(ctx, AwaitStoreWritersParams(poll_seconds=1))
+    assert done["settled"] and done["waited_for"] == ["graphrag_full_rebuild/scheduled__1"]
+    registry.begin("graphrag_incremental", "scheduled__2", "collect_pubmed")
+    given_up = AwaitStoreWriters().run(ctx, AwaitStoreWritersParams(wait_for_writers_seconds=0))
+    assert not given_up["settled"] and given_up["waited_for"] == ["graphrag_incremental/scheduled__2"]

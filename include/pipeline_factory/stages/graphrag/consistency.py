@@ -28,7 +28,7 @@ from typing import Any
 from pipeline_factory.exceptions import StageError
 from pipeline_factory.stages.contracts import StageContext, StageResult
 from pipeline_factory.stages.graphrag import graph_model, vector_model
-from pipeline_factory.stages.graphrag.params import ConsistencyCheckParams
+from pipeline_factory.stages.graphrag.params import AwaitStoreWritersParams, ConsistencyCheckParams
 from pipeline_factory.stages.graphrag.reports import write_stage_report
 from pipeline_factory.stages.graphrag.snapshot import Snapshot
 from pipeline_factory.stages.graphrag.writers import WriterRegistry
@@ -175,6 +175,34 @@ def repair(
             vectors, params.collection, rows, embedder, batch_size=256, embed_batch_size=64
         )
     return done
+
+
+class AwaitStoreWriters:
+    """Wait until no run writes the stores, holding no pool slot.
+
+    The check itself runs in the 1-slot pool ``qdrant_local`` (Qdrant's local
+    mode lets one process in); waiting there would keep a writing run's
+    ``update_vectors`` out of the same pool until the wait ran out.  So the
+    pipeline waits here first, and the check re-checks (briefly) in its slot.
+    """
+
+    def _sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def run(self, ctx: StageContext, params: AwaitStoreWritersParams) -> StageResult:
+        writers = WriterRegistry(ctx.data_dir)
+        started = time.monotonic()
+        seen: dict[str, dict[str, Any]] = {}
+        while active := writers.active():
+            seen.update({f"{m['pipeline']}/{m['run_id']}": m for m in active})
+            if time.monotonic() - started >= params.wait_for_writers_seconds:
+                ctx.log.warning("still writing after %.0fs: %s", time.monotonic() - started, ", ".join(seen))
+                return {"settled": False, "waited_seconds": round(time.monotonic() - started, 2),
+                        "waited_for": sorted(seen)}
+            self._sleep(params.poll_seconds)
+        if seen:
+            ctx.log.info("waited %.0fs for %s", time.monotonic() - started, ", ".join(sorted(seen)))
+        return {"settled": True, "waited_seconds": round(time.monotonic() - started, 2), "waited_for": sorted(seen)}
 
 
 class ConsistencyCheck:

@@ -74,6 +74,13 @@ class ConsistencyCheckParams(StageParams):
     )
 
 
+class AwaitStoreWritersParams(StageParams):
+    wait_for_writers_seconds: float = Field(
+        3000, ge=0, description="How long to wait for runs writing the stores (keep it under the stage's timeout)."
+    )
+    poll_seconds: float = Field(30, gt=0, le=3600, description="How often to look whether the writers are done.")
+
+
 class GraphragReportParams(StageParams):
     collect_stage: str | None = Field(
         "collect_pubmed", description="Its pending watermarks are committed (null: none to commit)."
