@@ -144,9 +144,7 @@ def _render(element: etree._Element) -> str:
             out += subscript(inner)
         elif name == "u" and inner.strip() in _UNDERLINED:
             out += _UNDERLINED[inner.strip()]
-        elif name in ("math",) or _is_mathml(child):
-            out += inner
-        else:
+        else:  # <i>, <b>, <u> around words, MathML (already linear): their text as it is
             out += inner
         out += child.tail or ""
     return out
