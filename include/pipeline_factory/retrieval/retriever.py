@@ -63,7 +63,8 @@ MATCH (g:Gene) WHERE any(n IN g.names WHERE n IN $tokens)
 WITH g, COUNT { (g)<-[:MENTIONS]-(:Paper) } AS df
 WHERE df > 0 AND df <= $max_df
 MATCH (g)<-[:MENTIONS]-(o:Paper)
-RETURN g.symbol + ' (' + g.gene_id + ', ' + g.organism + ')' AS name, df, collect(o.pmid) AS others, [] AS major
+RETURN g.symbol + ' (' + g.gene_id + ', ' + g.organism + ')' AS name, g.symbol AS symbol, g.synonyms AS synonyms,
+       df, collect(o.pmid) AS others, [] AS major
 """
 
 PAPERS = """
@@ -94,9 +95,29 @@ class RetrieverSettings:
     major_boost: float = 1.0  # a MeSH term that is a major topic of the reached paper weighs (1 + boost)
 
 
+def _words(question: str) -> set[str]:
+    return set(re.findall(r"[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]", question))
+
+
 def question_tokens(question: str) -> list[str]:
     """Gene-name candidates in a question: word-like tokens of 2+ characters, lower-cased."""
-    return sorted({t.lower() for t in re.findall(r"[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]", question)})
+    return sorted({t.lower() for t in _words(question)})
+
+
+def names_gene(question: str, symbol: str, synonyms: Sequence[str]) -> bool:
+    """Whether the question names this gene, strictly enough that English words do not.
+
+    The official symbol matches in any case (``Trp53``, ``TRP53``) when it has
+    3+ characters or a digit; a synonym only as NCBI writes it, so the word
+    "iris" is not BRCA1's alias ``IRIS`` while ``p53`` still is p53.
+    """
+    for word in _words(question):
+        short = len(word) < 3 and not any(c.isdigit() for c in word)
+        if short:
+            continue
+        if word.lower() == (symbol or "").lower() or word in (synonyms or []):
+            return True
+    return False
 
 
 def question_organisms(question: str) -> list[str]:
@@ -173,6 +194,7 @@ class HybridRetriever:
             for r in self.graph.read(
                 QUESTION_GENES, tokens=question_tokens(question), organisms=question_organisms(question), max_df=max_df
             )
+            if names_gene(question, r["symbol"], r["synonyms"])
         ]
         for row, kind in rows:
             base = 2 * idf(row["df"])  # named in the question: stronger than shared with a hit

@@ -56,3 +56,13 @@ def test_rank_metrics():
     assert recall_at(["x"] * 10, set("abcdefghijkl"), 10) == 0.0
     assert ndcg_at(["a", "b"], {"a", "b"}, 10) == 1.0
     assert 0 < ndcg_at(["x", "a"], {"a"}, 10) < 1
+
+
+def test_a_question_names_a_gene_by_symbol_in_any_case_and_by_synonym_as_written():
+    from pipeline_factory.retrieval.retriever import names_gene, question_organisms
+
+    brca1 = ("BRCA1", ["BRCAI", "IRIS", "RNF53"])
+    assert names_gene("brca1 in breast cancer", *brca1) and names_gene("IRIS and RNF53", *brca1)
+    assert not names_gene("the iris of the eye", *brca1)  # an English word, not the alias IRIS
+    assert names_gene("p53 in mice", "Trp53", ["Tp53", "p53"]) and not names_gene("NS", "KRAS", ["NS"])
+    assert question_organisms("Trp53 in mice") == ["Mus musculus"] and question_organisms("TP53") == []
