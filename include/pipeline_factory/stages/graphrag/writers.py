@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,9 +49,10 @@ class WriterRegistry:
         return self.root / f"{safe_run_id(pipeline)}__{safe_run_id(run_id)}.json"
 
     def _bump(self) -> None:
-        counter = self.root / "generation"
-        value = int(counter.read_text() or 0) if counter.exists() else 0
-        counter.write_text(str(value + 1))
+        """Called under the lock; replaced atomically so a reader never sees a half-written number."""
+        spare = self.root / "generation.tmp"
+        spare.write_text(str(self.generation() + 1))
+        os.replace(spare, self.root / "generation")
 
     def generation(self) -> int:
         counter = self.root / "generation"
