@@ -1,4 +1,4 @@
-"""``python -m pipeline_factory``: check, render and list pipeline specs; operate the ledger.
+"""``python -m pipeline_factory``: check, render and list pipeline specs; operate the ledger; ask GraphRAG.
 
 ``validate`` calls the same loader the DAG files call, so a spec it passes is
 a spec Airflow renders.  None of these commands needs a running Airflow or a
@@ -138,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     pools = commands.add_parser("pools", help="print the declared Airflow pools in `airflow pools import` format")
     pools.set_defaults(handler=_pools)
+
+    from pipeline_factory.retrieval.cli import add_graphrag_commands, run_graphrag_command
+
+    add_graphrag_commands(commands).set_defaults(handler=run_graphrag_command)
 
     try:
         from pipeline_factory.ledger_cli import add_ledger_commands, run_ledger_command

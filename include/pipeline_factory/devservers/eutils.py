@@ -2,7 +2,8 @@
 
 Same paths and parameters as ``https://eutils.ncbi.nlm.nih.gov/entrez/eutils``:
 ``esearch.fcgi`` (db=pubmed with usehistory/WebEnv, mindate/maxdate/datetype,
-retstart/retmax, sort; db=gene with ``SYM[sym]`` and ``"Organism"[orgn]``),
+retstart/retmax, sort; db=gene with ``SYM[sym]``, ``NAME[gene]`` (symbols and
+aliases) and ``"Organism"[orgn]``),
 ``efetch.fcgi`` (db=pubmed, by ``id`` or WebEnv/query_key, GET or POST),
 ``elink.fcgi`` (dbfrom=pubmed db=gene, one LinkSet per ``id=``) and
 ``esummary.fcgi`` (db=gene, retmode=json).  The corpus is generated
@@ -368,12 +369,21 @@ def _parse_date(value: str, *, start: bool):
 
 
 def _search_genes(term: str) -> list[str]:
-    symbols = {s.upper() for s in re.findall(r"([A-Za-z0-9-]+)\[sym\]", term)}
+    """``SYM[sym]`` matches official symbols, ``NAME[gene]`` symbols and aliases (case-insensitive, like NCBI)."""
+    symbols = {s.upper() for s in re.findall(r'"?([A-Za-z0-9-]+)"?\[sym\]', term)}
+    names = {s.upper() for s in re.findall(r'"?([A-Za-z0-9-]+)"?\[gene\]', term)}
     organisms = {o.lower() for o in re.findall(r'"([^"]+)"\[orgn\]', term)}
+
+    def named(gid: str, symbol: str) -> bool:
+        if not symbols and not names:
+            return True
+        every = {symbol.upper(), *(a.upper() for a in corpus.ALIASES.get(gid, ()))}
+        return symbol.upper() in symbols or bool(names & every)
+
     return [
         gid
         for gid, symbol, _d, organism, _t, _c in corpus.GENES
-        if (not symbols or symbol.upper() in symbols) and (not organisms or organism.lower() in organisms)
+        if named(gid, symbol) and (not organisms or organism.lower() in organisms)
     ]
 
 

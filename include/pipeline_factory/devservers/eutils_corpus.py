@@ -53,6 +53,23 @@ GENES: tuple[tuple[str, str, str, str, int, str], ...] = (
 )
 GENES_BY_ID = {g[0]: g for g in GENES}
 
+#: Other names, as NCBI Gene lists them (``otheraliases``; a subset).  They make
+#: symbols ambiguous as in the real data: ``TRP53`` is an alias of human TP53 and,
+#: ignoring case, the official symbol of mouse Trp53; ``p53`` names both.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "7157": ("BCC7", "BMFS5", "LFS1", "P53", "TRP53"),
+    "22059": ("Tp53", "bbl", "bfy", "bhy", "p44", "p53"),
+    "1956": ("ERBB", "ERBB1", "HER1", "NISBD2", "PIG61", "mENA"),
+    "672": ("BRCAI", "BRCC1", "BROVCA1", "FANCS", "IRIS", "PNCA4", "PPP1R53", "PSCP", "RNF53"),
+    "930": ("B4", "CVID3"),
+    "5133": ("CD279", "PD-1", "PD1", "SLEB2", "hPD-1", "hSLE1"),
+    "29126": ("B7-H", "B7H1", "PD-L1", "PDCD1L1", "PDCD1LG1", "PDL1", "hPD-L1"),
+    "2064": ("CD340", "HER-2", "HER2", "NEU", "NGL", "TKR1", "VSCN2"),
+    "3845": ("C-K-RAS", "CFC2", "KI-RAS", "KRAS1", "KRAS2", "NS", "NS3", "RASK2"),
+    "7124": ("DIF", "TNF-alpha", "TNFA", "TNFSF2", "TNLG1F"),
+    "7422": ("MVCD1", "VEGF", "VPF"),
+}
+
 MESH = (
     ("D000069550", "CRISPR-Cas Systems"), ("D064113", "Gene Editing"), ("D009369", "Neoplasms"),
     ("D007167", "Immunotherapy"), ("D017422", "Sequence Analysis, DNA"),
@@ -139,6 +156,12 @@ def paper(pmid: str, topic: str | None = None) -> Paper:
     )
 
 
+def major_topics(p: Paper) -> set[str]:
+    """The MeSH UIs starred as major topics: one or two of the paper's headings, chosen by its pmid."""
+    rng = random.Random(_seed("major", p.pmid))
+    return {ui for ui, _ in rng.sample(p.mesh, min(len(p.mesh), rng.randint(1, 2)))}
+
+
 _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 XML_HEAD = '<?xml version="1.0" ?>\n'
@@ -156,8 +179,10 @@ def article_xml(p: Paper) -> str:
         f"<Initials>{e(fore[0])}</Initials></Author>"
         for last, fore in p.authors
     )
+    major = major_topics(p)
     mesh = "".join(
-        f'<MeshHeading><DescriptorName UI="{ui}" MajorTopicYN="N">{e(name)}</DescriptorName></MeshHeading>'
+        f'<MeshHeading><DescriptorName UI="{ui}" MajorTopicYN="{"Y" if ui in major else "N"}">{e(name)}'
+        "</DescriptorName></MeshHeading>"
         for ui, name in p.mesh
     )
     d = p.published
@@ -239,7 +264,7 @@ def gene_summary(gene_id: str) -> dict:
         "chromosome": chromosome,
         "geneticsource": "genomic",
         "maplocation": f"{chromosome}q1",
-        "otheraliases": "",
+        "otheraliases": ", ".join(ALIASES.get(gid, ())),
         "otherdesignations": description,
         "nomenclaturesymbol": symbol,
         "nomenclaturename": description,

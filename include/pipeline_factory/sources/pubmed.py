@@ -10,25 +10,24 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date as date_cls
 from typing import Any
 
 from lxml import etree
 
 from pipeline_factory.sources.eutils import EutilsClient, SearchResult, ordered_map, parse_xml
+from pipeline_factory.sources.pubmed_text import has_markup, inner_xml, render_text
 
 log = logging.getLogger(__name__)
 
 _MONTHS = {m: i for i, m in enumerate(
     ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1
 )}
-_SEASONS = {"spring": 3, "summer": 6, "fall": 9, "autumn": 9, "winter": 12}
 
 
 def _text(element: etree._Element | None) -> str:
-    """All text under an element (titles and abstracts carry inline markup such as <i>)."""
-    if element is None:
-        return ""
-    return re.sub(r"\s+", " ", "".join(element.itertext())).strip()
+    """Readable text under an element: inline markup and MathML rendered (see :mod:`.pubmed_text`)."""
+    return render_text(element)
 
 
 def _month(value: str | None) -> int | None:
@@ -38,34 +37,69 @@ def _month(value: str | None) -> int | None:
     if value.isdigit():
         month = int(value)
         return month if 1 <= month <= 12 else None
-    return _MONTHS.get(value[:3]) or _SEASONS.get(value)
+    return _MONTHS.get(value[:3])
+
+
+def _original(node: etree._Element) -> str:
+    """The date as PubMed wrote it: its parts joined with spaces (``1990 Spring``, ``2001 Jun 31``)."""
+    medline = node.findtext("MedlineDate")
+    if medline:
+        return medline.strip()
+    parts = [node.findtext(tag) for tag in ("Year", "Season", "Month", "Day")]
+    return " ".join(p.strip() for p in parts if p and p.strip())
+
+
+def pub_date(article: etree._Element) -> dict[str, Any]:
+    """The publication date with the precision PubMed really gives, plus the original string.
+
+    ``{"year": 1990, "date": "1990", "precision": "year", "original": "1990 Spring"}``:
+    a season is not a month, so it keeps year precision (the season stays in
+    ``original``); an impossible day (``Feb 30``) falls back to year-month; a
+    ``MedlineDate`` range keeps its first year (and month, when it names one).
+    ``date`` is always a valid ISO prefix: ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``.
+    """
+    for node in (article.find("Journal/JournalIssue/PubDate"), article.find("ArticleDate")):
+        if node is None:
+            continue
+        original = _original(node)
+        year_text = (node.findtext("Year") or "").strip()
+        month = day = None
+        if not year_text:
+            found = re.search(r"(\d{4})", node.findtext("MedlineDate") or "")
+            if not found:
+                continue
+            year_text = found.group(1)
+            rest = (node.findtext("MedlineDate") or "")[found.end():].strip().split(" ")[0].split("-")[0]
+            month = _month(rest) if rest and not rest.isdigit() else None
+        else:
+            month = _month(node.findtext("Month"))
+            day_text = (node.findtext("Day") or "").strip()
+            if month and day_text.isdigit():
+                try:
+                    day = date_cls(int(year_text), month, int(day_text)).day
+                except ValueError:
+                    log.info("impossible publication day %r kept only in the original date", original)
+        if not year_text.isdigit():
+            continue
+        year = int(year_text)
+        if month and day:
+            iso, precision = f"{year:04d}-{month:02d}-{day:02d}", "day"
+        elif month:
+            iso, precision = f"{year:04d}-{month:02d}", "month"
+        else:
+            iso, precision = f"{year:04d}", "year"
+        return {"year": year, "date": iso, "precision": precision, "original": original}
+    return {"year": None, "date": None, "precision": None, "original": None}
 
 
 def parse_pub_date(article: etree._Element) -> tuple[int | None, str | None]:
-    """The publication year and an ISO-ish date (``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``)."""
-    pub_date = article.find("Journal/JournalIssue/PubDate")
-    candidates = [pub_date, article.find("ArticleDate")]
-    for node in candidates:
-        if node is None:
-            continue
-        year_text = node.findtext("Year")
-        if not year_text:
-            medline = node.findtext("MedlineDate") or ""
-            found = re.search(r"(\d{4})", medline)
-            if not found:
-                continue
-            year = int(found.group(1))
-            month = _month(medline[found.end():].strip().split(" ")[0].split("-")[0] or None)
-            return year, f"{year:04d}-{month:02d}" if month else f"{year:04d}"
-        year = int(year_text)
-        month = _month(node.findtext("Month") or node.findtext("Season"))
-        day_text = node.findtext("Day")
-        if month and day_text and day_text.isdigit():
-            return year, f"{year:04d}-{month:02d}-{int(day_text):02d}"
-        if month:
-            return year, f"{year:04d}-{month:02d}"
-        return year, f"{year:04d}"
-    return None, None
+    """The publication year and ISO date of :func:`pub_date`."""
+    found = pub_date(article)
+    return found["year"], found["date"]
+
+
+def _markup(element: etree._Element | None) -> str | None:
+    return inner_xml(element) if has_markup(element) else None
 
 
 def parse_article(element: etree._Element) -> dict[str, Any] | None:
@@ -80,11 +114,16 @@ def parse_article(element: etree._Element) -> dict[str, Any] | None:
     if article is None:
         return None
     abstract_parts = []
+    abstract_markup = []
     for part in article.iterfind("Abstract/AbstractText"):
         text = _text(part)
         label = part.get("Label")
         if text:
             abstract_parts.append(f"{label}: {text}" if label else text)
+            raw = inner_xml(part)
+            abstract_markup.append(f"{label}: {raw}" if label else raw)
+    title_element = article.find("ArticleTitle")
+    abstract_has_markup = any(has_markup(p) for p in article.iterfind("Abstract/AbstractText"))
     authors = []
     for author in article.iterfind("AuthorList/Author"):
         collective = author.findtext("CollectiveName")
@@ -99,7 +138,11 @@ def parse_article(element: etree._Element) -> dict[str, Any] | None:
         descriptor = heading.find("DescriptorName")
         if descriptor is not None and descriptor.text:
             name = descriptor.text.strip()
-            mesh.append({"ui": descriptor.get("UI") or name, "name": name})
+            # A heading is a major topic when its descriptor or any of its qualifiers is starred.
+            major = descriptor.get("MajorTopicYN") == "Y" or any(
+                q.get("MajorTopicYN") == "Y" for q in heading.iterfind("QualifierName")
+            )
+            mesh.append({"ui": descriptor.get("UI") or name, "name": name, "major": major})
     doi = None
     for node in element.iterfind("PubmedData/ArticleIdList/ArticleId"):
         if node.get("IdType") == "doi" and node.text:
@@ -108,7 +151,7 @@ def parse_article(element: etree._Element) -> dict[str, Any] | None:
         for node in article.iterfind("ELocationID"):
             if node.get("EIdType") == "doi" and node.text:
                 doi = node.text.strip()
-    year, date = parse_pub_date(article)
+    published = pub_date(article)
     journal_title = _text(article.find("Journal/Title")) or _text(article.find("Journal/ISOAbbreviation"))
     journal_id = (
         citation.findtext("MedlineJournalInfo/NlmUniqueID")
@@ -117,11 +160,16 @@ def parse_article(element: etree._Element) -> dict[str, Any] | None:
     )
     return {
         "pmid": pmid,
-        "title": _text(article.find("ArticleTitle")),
+        "title": _text(title_element),
         "abstract": "\n".join(abstract_parts),
+        # PubMed's own markup, for display; only when the text had any (searchable text is above).
+        "title_markup": _markup(title_element),
+        "abstract_markup": "\n".join(abstract_markup) if abstract_has_markup else None,
         "journal": {"id": (journal_id or "").strip(), "title": journal_title},
-        "year": year,
-        "date": date,
+        "year": published["year"],
+        "date": published["date"],
+        "date_precision": published["precision"],
+        "date_original": published["original"],
         "authors": authors,
         "mesh": mesh,
         "doi": doi,

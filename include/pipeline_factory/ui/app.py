@@ -11,11 +11,11 @@ import asyncio
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
-from pipeline_factory.ui import overview
+from pipeline_factory.ui import graphrag_search, overview
 from pipeline_factory.ui.auth import bearer_scheme, current_user, login_url
 from pipeline_factory.ui.page import PAGE
 
@@ -62,6 +62,14 @@ def api_router() -> APIRouter:
     @router.get("/models")
     async def models() -> dict[str, Any]:
         return await _section("models", overview.models_overview)
+
+    @router.get("/graphrag/search")
+    async def graphrag_query(
+        q: Annotated[str, Query(min_length=1, max_length=graphrag_search.MAX_QUESTION)],
+        k: Annotated[int, Query(ge=1, le=50)] = 10,
+        mode: Annotated[str, Query(pattern="^(hybrid|vector)$")] = "hybrid",
+    ) -> dict[str, Any]:
+        return await _section("graphrag", lambda: graphrag_search.search(q, k, mode))
 
     return router
 

@@ -62,6 +62,13 @@ PAGE = """<!doctype html>
   <section id="breakers"><h2>Circuit breakers</h2><div class="body">Loading...</div></section>
   <section id="models"><h2>Models: champion and challenger</h2><div class="body">Loading...</div></section>
   <section id="reports"><h2>Latest run reports</h2><div class="body">Loading...</div></section>
+  <section id="graphrag"><h2>Ask the graph</h2>
+    <form id="graphrag-form"><input id="graphrag-q" name="q" type="search" size="60" maxlength="500"
+      placeholder="e.g. TP53 mutation in tumour growth" required>
+      <select id="graphrag-mode" name="mode"><option value="hybrid">hybrid</option>
+        <option value="vector">vector only</option></select>
+      <button type="submit">Search</button></form>
+    <div class="body"></div></section>
 </main>
 <script>
 "use strict";
@@ -217,6 +224,35 @@ async function load(name, render) {
     fill(name, el("p", {class: "unavailable"}, "Could not load: " + err.message));
   }
 }
+
+function why(r) {
+  const w = r.reasons || {}, parts = [];
+  if (w.vector_score !== undefined) parts.push("vector " + w.vector_score.toFixed(3) + " (#" + w.vector_rank + ")");
+  if (w.graph_rank !== undefined) parts.push("graph #" + w.graph_rank);
+  if (w.matches_question) parts.push("names " + w.matches_question.join(", "));
+  if (w.shared_genes) parts.push("genes " + w.shared_genes.slice(0, 3).join(", "));
+  if (w.shared_mesh) parts.push("MeSH " + w.shared_mesh.slice(0, 3).join(", "));
+  return parts.join("; ");
+}
+
+function renderSearch(data) {
+  if (!data.available) return fill("graphrag", unavailable(data));
+  fill("graphrag", data.results.length ? table([
+      ["#", r => r.rank], ["PMID", r => el("a", {href: r.link, target: "_blank"}, r.pmid)],
+      ["Year", r => r.year || ""], ["Title", r => r.title || ""], ["Why", r => why(r)]], data.results, "graphrag-table")
+    : el("p", {class: "muted"}, "No papers: are the GraphRAG stores filled?"));
+}
+
+document.getElementById("graphrag-form").addEventListener("submit", event => {
+  event.preventDefault();
+  const q = document.getElementById("graphrag-q").value, mode = document.getElementById("graphrag-mode").value;
+  fill("graphrag", el("p", {class: "muted"}, "Searching..."));
+  const url = "api/graphrag/search?k=10&mode=" + encodeURIComponent(mode) + "&q=" + encodeURIComponent(q);
+  fetch(url, {credentials: "same-origin", headers: {Accept: "application/json"}})
+    .then(response => { if (!response.ok) throw new Error("HTTP " + response.status); return response.json(); })
+    .then(renderSearch)
+    .catch(err => fill("graphrag", el("p", {class: "unavailable"}, "Could not search: " + err.message)));
+});
 
 Promise.all([load("ledger", renderLedger), load("pipelines", renderPipelines), load("breakers", renderBreakers),
              load("models", renderModels), load("reports", renderReports)])

@@ -27,6 +27,18 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 RUN = "manual__seeded"
 
 
+def quick(**kwargs) -> ConsistencyCheckParams:
+    """No pause before the second look (the tests change nothing in between unless they say so)."""
+    return ConsistencyCheckParams(recheck_delay_seconds=0, wait_for_writers_seconds=5, poll_seconds=0.1, **kwargs)
+
+
+def run_finished(data_dir: Path, run_id: str = RUN, pipeline: str = "graphrag_incremental") -> None:
+    """What the run's last stage (graphrag_report) does: its writes are over."""
+    from pipeline_factory.stages.graphrag.writers import WriterRegistry
+
+    WriterRegistry(data_dir).end(pipeline, run_id)
+
+
 def seed(data_dir: Path, count: int) -> dict:
     generated = [corpus.paper(str(20_000_000 + i), "mRNA vaccine") for i in range(count)]
     papers = {p["pmid"]: p for p in parse_pubmed_xml(corpus.pubmed_set_xml(generated).encode())}
@@ -44,10 +56,11 @@ def test_check_finds_a_deleted_point_and_an_extra_node_and_repair_fixes_them(
     papers = seed(data_dir, 20)
     UpdateGraph().run(make_ctx("update_graph", run_id=RUN), UpdateGraphParams())
     UpdateVectors().run(make_ctx("update_vectors", run_id=RUN), UpdateVectorsParams())
+    run_finished(data_dir)
     collection = UpdateVectorsParams().collection
 
-    clean = ConsistencyCheck().run(make_ctx("check", pipeline="graphrag_consistency"), ConsistencyCheckParams())
-    assert clean == {"outcome": "consistent", "found": 0, "remaining": 0, "found_by_kind": {}}
+    clean = ConsistencyCheck().run(make_ctx("check", pipeline="graphrag_consistency"), quick())
+    assert clean == {"outcome": "consistent", "found": 0, "remaining": 0, "found_by_kind": {}, "waited_for": []}
 
     victim = sorted(papers)[3]
     with VectorStore.from_env() as store:  # behind the pipeline's back
@@ -55,7 +68,7 @@ def test_check_finds_a_deleted_point_and_an_extra_node_and_repair_fixes_them(
     graph.write("CREATE (:Paper {pmid: 'intruder', title: 'added by hand'})")
 
     ctx = make_ctx("check", run_id="scheduled__1", pipeline="graphrag_consistency")
-    found = ConsistencyCheck().run(ctx, ConsistencyCheckParams())
+    found = ConsistencyCheck().run(ctx, quick())
     assert found["outcome"] == "inconsistent"
     assert found["found_by_kind"] == {"papers_missing_in_vectors": 1, "papers_extra_in_graph": 1}
     report = json.loads(
@@ -66,7 +79,7 @@ def test_check_finds_a_deleted_point_and_an_extra_node_and_repair_fixes_them(
 
     repaired = ConsistencyCheck().run(
         make_ctx("check", run_id="scheduled__2", pipeline="graphrag_consistency"),
-        ConsistencyCheckParams(repair=True),
+        quick(repair=True),
     )
     assert repaired["outcome"] == "repaired" and repaired["remaining"] == 0
     assert "intruder" not in graph_model.paper_ids(graph)
@@ -74,7 +87,7 @@ def test_check_finds_a_deleted_point_and_an_extra_node_and_repair_fixes_them(
         assert vector_model.paper_point_id(victim) in store.ids(collection)
         assert store.count(collection) == len(papers)
 
-    again = ConsistencyCheck().run(make_ctx("check", pipeline="graphrag_consistency"), ConsistencyCheckParams())
+    again = ConsistencyCheck().run(make_ctx("check", pipeline="graphrag_consistency"), quick())
     assert again["outcome"] == "consistent"
 
 
@@ -84,5 +97,68 @@ def test_check_can_fail_the_run_when_mismatches_remain(graph, make_ctx, data_dir
     seed(data_dir, 3)  # in the snapshot, never written to the stores
     with pytest.raises(StageError, match="inconsistencies remain"):
         ConsistencyCheck().run(
-            make_ctx("check", pipeline="graphrag_consistency"), ConsistencyCheckParams(fail_on_mismatch=True)
+            make_ctx("check", pipeline="graphrag_consistency"), quick(fail_on_mismatch=True)
         )
+
+
+def test_a_check_during_a_full_rebuild_waits_for_it_and_never_cries_wolf(graph, make_ctx, data_dir, eutils, embedder):
+    import threading
+
+    from pipeline_factory.stages.graphrag.collect import CollectPubmed
+    from pipeline_factory.stages.graphrag.consistency import compare
+    from pipeline_factory.stages.graphrag.params import CollectPubmedParams, GraphragReportParams
+    from pipeline_factory.stages.graphrag.snapshot import Snapshot
+    from pipeline_factory.stages.graphrag.summary import WriteRunSummary
+
+    seed(data_dir, 10)
+    UpdateGraph().run(make_ctx("update_graph", run_id=RUN), UpdateGraphParams())
+    UpdateVectors().run(make_ctx("update_vectors", run_id=RUN), UpdateVectorsParams())
+    run_finished(data_dir)
+    collected, check_waits, failures = threading.Event(), threading.Event(), []
+
+    def rebuild() -> None:
+        def ctx(stage: str):
+            return make_ctx(stage, run_id="scheduled__rebuild", pipeline="graphrag_full_rebuild")
+
+        try:
+            CollectPubmed().run(ctx("collect_pubmed"), CollectPubmedParams(
+                search_terms=["mRNA vaccine"], max_results_per_term=12, mode="full"))
+            collected.set()
+            check_waits.wait(120)  # the check is running now, the stores still lag the snapshot
+            UpdateGraph().run(ctx("update_graph"), UpdateGraphParams(mode="replace"))
+            UpdateVectors().run(ctx("update_vectors"), UpdateVectorsParams(recreate=True))
+            WriteRunSummary().run(ctx("report"), GraphragReportParams(collect_stage=None))
+        except BaseException as exc:  # reported by the test below
+            failures.append(exc)
+            collected.set()
+
+    worker = threading.Thread(target=rebuild)
+    worker.start()
+    assert collected.wait(120) and not failures
+    # The window is real: compared now, the stores miss the papers the rebuild just collected.
+    with VectorStore.from_env() as store:
+        naive = compare(Snapshot(data_dir), graph, store, UpdateVectorsParams().collection)
+    assert naive.papers_missing_in_graph and naive.papers_missing_in_vectors
+
+    class Check(ConsistencyCheck):
+        def _sleep(self, seconds: float) -> None:
+            check_waits.set()
+            super()._sleep(seconds)
+
+    params = ConsistencyCheckParams(poll_seconds=0.2, recheck_delay_seconds=0)
+    result = Check().run(make_ctx("check", run_id="scheduled__check", pipeline="graphrag_consistency"), params)
+    worker.join(300)
+    assert not failures
+    assert result["outcome"] == "consistent" and result["found"] == 0
+    assert result["waited_for"] == ["graphrag_full_rebuild/scheduled__rebuild"]
+
+
+def test_a_check_that_cannot_wait_longer_reports_skipped_not_a_mismatch(make_ctx, data_dir):
+    from pipeline_factory.stages.graphrag.writers import WriterRegistry
+
+    seed(data_dir, 3)  # the snapshot is ahead of the (empty) stores, as during a run
+    WriterRegistry(data_dir).begin("graphrag_incremental", "scheduled__stuck", "update_vectors")
+    params = ConsistencyCheckParams(wait_for_writers_seconds=0.3, poll_seconds=0.1, fail_on_mismatch=True)
+    result = ConsistencyCheck().run(make_ctx("check", pipeline="graphrag_consistency"), params)
+    assert result["outcome"] == "skipped" and result["found"] == 0
+    assert result["waited_for"] == ["graphrag_incremental/scheduled__stuck"]

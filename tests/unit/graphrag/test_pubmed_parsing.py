@@ -25,13 +25,16 @@ def test_real_record_with_structured_fields():
     assert (paper["year"], paper["date"]) == (2001, "2001-06")
     assert paper["doi"] == "10.1006/cryo.2001.2328"
     assert paper["authors"][:2] == ["A R Taddei", "F Barbato"]
-    assert {"ui": "D000818", "name": "Animals"} in paper["mesh"]
+    assert {"ui": "D000818", "name": "Animals", "major": False} in paper["mesh"]
+    assert {"ui": "D015925", "name": "Cryopreservation", "major": True}  # via its qualifier in paper["mesh"]
     assert len(paper["abstract"]) > 1000
 
 
 def test_real_record_with_a_season_and_no_abstract_or_doi():
     paper = papers("pubmed1.xml")["12091962"]
-    assert (paper["year"], paper["date"]) == (1990, "1990-03")  # <Season>Spring</Season>
+    # <Season>Spring</Season> is not a month: year precision, the season kept in the original string
+    assert (paper["year"], paper["date"], paper["date_precision"]) == (1990, "1990", "year")
+    assert paper["date_original"] == "1990 Spring"
     assert paper["abstract"] == "" and paper["doi"] is None
     assert paper["authors"] == ["J Michael Olivero"]
     assert len(paper["mesh"]) == 19
@@ -41,6 +44,7 @@ def test_full_date_and_every_record_kept():
     both = papers("pubmed1.xml")
     assert set(both) == {"12091962", "9997"}
     assert both["9997"]["date"] == "1976-09-28"
+    assert (both["9997"]["date_precision"], both["9997"]["date_original"]) == ("day", "1976 Sep 28")
 
 
 def test_truncated_xml_is_a_transient_error():

@@ -46,6 +46,13 @@ STAGE_TYPES = [
         description="Embed title + abstract per paper and upsert into Qdrant (or recreate the collection).",
     ),
     StageType(
+        name="await_store_writers",
+        family="graphrag",
+        params=f"{_P}.params:AwaitStoreWritersParams",
+        impl=f"{_P}.consistency:AwaitStoreWriters",
+        description="Wait (holding no pool) until no run writes the GraphRAG stores, so a check sees them settled.",
+    ),
+    StageType(
         name="consistency_check",
         produces=("consistency",),
         family="graphrag",

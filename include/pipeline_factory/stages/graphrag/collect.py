@@ -19,6 +19,7 @@ from pipeline_factory.stages.contracts import StageContext, StageResult
 from pipeline_factory.stages.graphrag.params import CollectGenesParams, CollectPubmedParams
 from pipeline_factory.stages.graphrag.reports import write_stage_report
 from pipeline_factory.stages.graphrag.snapshot import Snapshot
+from pipeline_factory.stages.graphrag.writers import WriterRegistry
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class CollectPubmed:
         from pipeline_factory.sources.pubmed import DateWindow, fetch_batches, search_pubmed
 
         started = time.monotonic()
+        WriterRegistry(ctx.data_dir).begin(ctx.pipeline, ctx.run_id, ctx.stage)  # the snapshot moves ahead now
         snapshot = Snapshot(ctx.data_dir)
         stored = set() if params.refresh else set(snapshot.papers())
         marks = snapshot.watermarks()
@@ -125,6 +127,7 @@ class CollectGenes:
         from pipeline_factory.sources.genes import genes_linked_to_papers, summarise_genes
 
         started = time.monotonic()
+        WriterRegistry(ctx.data_dir).begin(ctx.pipeline, ctx.run_id, ctx.stage)
         snapshot = Snapshot(ctx.data_dir)
         pmids = sorted(run_papers(snapshot, ctx.run_id))
         known = set() if params.refresh else set(snapshot.genes())

@@ -41,13 +41,15 @@ WRITE_GENES = """
 UNWIND $rows AS row
 MERGE (g:Gene {gene_id: row.gene_id})
 SET g.symbol = row.symbol, g.description = row.description, g.organism = row.organism,
-    g.taxid = row.taxid, g.chromosome = row.chromosome
+    g.taxid = row.taxid, g.chromosome = row.chromosome, g.synonyms = row.synonyms, g.names = row.names
 """
 
 WRITE_PAPERS = """
 UNWIND $rows AS row
 MERGE (p:Paper {pmid: row.pmid})
 SET p.title = row.title, p.abstract = row.abstract, p.year = row.year, p.date = row.date,
+    p.date_precision = row.date_precision, p.date_original = row.date_original,
+    p.title_markup = row.title_markup, p.abstract_markup = row.abstract_markup,
     p.doi = row.doi, p.terms = row.terms
 WITH p, row
 OPTIONAL MATCH (p)-[old:AUTHORED|PUBLISHED_IN|HAS_MESH|MENTIONS]-()
@@ -57,7 +59,8 @@ MERGE (j:Journal {id: row.journal_id})
 SET j.title = row.journal_title
 MERGE (p)-[:PUBLISHED_IN]->(j)
 FOREACH (name IN row.authors | MERGE (a:Author {name: name}) MERGE (a)-[:AUTHORED]->(p))
-FOREACH (m IN row.mesh | MERGE (t:MeshTerm {ui: m.ui}) SET t.name = m.name MERGE (p)-[:HAS_MESH]->(t))
+FOREACH (m IN row.mesh | MERGE (t:MeshTerm {ui: m.ui}) SET t.name = m.name
+    MERGE (p)-[h:HAS_MESH]->(t) SET h.major = coalesce(m.major, false))
 WITH p, row
 UNWIND row.gene_ids AS gene_id
 MATCH (g:Gene {gene_id: gene_id})
@@ -87,6 +90,10 @@ def paper_row(paper: Mapping[str, Any]) -> dict[str, Any]:
         "abstract": paper.get("abstract") or "",
         "year": paper.get("year"),
         "date": paper.get("date"),
+        "date_precision": paper.get("date_precision"),
+        "date_original": paper.get("date_original"),
+        "title_markup": paper.get("title_markup"),
+        "abstract_markup": paper.get("abstract_markup"),
         "doi": paper.get("doi"),
         "terms": list(paper.get("terms") or []),
         "journal_id": journal_id,
@@ -101,11 +108,22 @@ def ensure_schema(store: GraphStore) -> None:
     store.ensure_constraints(CONSTRAINTS)
 
 
+def gene_row(gene: Mapping[str, Any]) -> dict[str, Any]:
+    """One Gene node: keyed by the NCBI Gene id; every alias lives on that one node (``names``)."""
+    from pipeline_factory.sources.genes import gene_names
+
+    row = {k: gene.get(k) for k in ("gene_id", "symbol", "description", "organism", "taxid", "chromosome")}
+    symbol = (gene.get("symbol") or "").lower()
+    synonyms = gene.get("synonyms")
+    if synonyms is None:  # snapshots written before synonyms were kept
+        synonyms = [a for a in gene.get("aliases") or [] if a.lower() != symbol]
+    row["synonyms"] = list(synonyms)
+    row["names"] = gene_names({**gene, "synonyms": row["synonyms"]})
+    return row
+
+
 def write_genes(store: GraphStore, genes: Iterable[Mapping[str, Any]], batch_size: int) -> int:
-    rows = [
-        {k: g.get(k) for k in ("gene_id", "symbol", "description", "organism", "taxid", "chromosome")}
-        for g in genes
-    ]
+    rows = [gene_row(g) for g in genes]
     return store.write_rows(WRITE_GENES, rows, batch_size=batch_size)
 
 
@@ -148,6 +166,19 @@ def counts(store: GraphStore) -> dict[str, int]:
 
 def paper_ids(store: GraphStore) -> set[str]:
     return {r["pmid"] for r in store.read("MATCH (p:Paper) RETURN p.pmid AS pmid")}
+
+
+FIND_GENES = """
+MATCH (g:Gene) WHERE $name IN g.names AND ($organism IS NULL OR toLower(g.organism) = toLower($organism)
+                                         OR toString(g.taxid) = $organism)
+RETURN g.gene_id AS gene_id, g.symbol AS symbol, g.organism AS organism, g.synonyms AS synonyms
+ORDER BY CASE WHEN toLower(g.symbol) = $name THEN 0 ELSE 1 END, g.gene_id
+"""
+
+
+def find_genes(store: GraphStore, name: str, organism: str | None = None) -> list[dict[str, Any]]:
+    """Gene nodes a name (symbol or synonym, any case) denotes, official-symbol matches first."""
+    return store.read(FIND_GENES, name=name.strip().lower(), organism=organism)
 
 
 def gene_ids(store: GraphStore) -> set[str]:

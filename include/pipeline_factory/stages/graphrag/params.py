@@ -61,6 +61,20 @@ class ConsistencyCheckParams(StageParams):
     repair: bool = Field(False, description="Write what is missing, remove what should not be there.")
     batch_size: int = Field(500, ge=1, le=50000)
     fail_on_mismatch: bool = Field(False, description="Fail the task when mismatches remain after the check.")
+    wait_for_writers_seconds: float = Field(
+        3 * 3600, ge=0, description="How long to wait for runs writing the stores; then report skipped."
+    )
+    poll_seconds: float = Field(30, gt=0, le=3600, description="How often to look whether the writers are done.")
+    recheck_delay_seconds: float = Field(
+        60, ge=0, le=3600, description="A mismatch counts only if still there this much later."
+    )
+
+
+class AwaitStoreWritersParams(StageParams):
+    wait_for_writers_seconds: float = Field(
+        3000, ge=0, description="How long to wait for runs writing the stores (keep it under the stage's timeout)."
+    )
+    poll_seconds: float = Field(30, gt=0, le=3600, description="How often to look whether the writers are done.")
 
 
 class GraphragReportParams(StageParams):

@@ -2,7 +2,9 @@
 
 It runs only when every stage before it succeeded (Airflow's default trigger
 rule), which is what makes moving the per-term watermarks safe: a failed run
-leaves them where they were, so the next run covers its window again.
+leaves them where they were, so the next run covers its window again.  It
+also ends the run's writer mark (:mod:`.writers`), which lets the consistency
+check compare the stores again.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pipeline_factory.stages.contracts import StageContext, StageResult
 from pipeline_factory.stages.graphrag.params import GraphragReportParams
 from pipeline_factory.stages.graphrag.reports import read_stage_reports, render_markdown, report_dir
 from pipeline_factory.stages.graphrag.snapshot import Snapshot
+from pipeline_factory.stages.graphrag.writers import WriterRegistry
 from pipeline_factory.workspace import write_json_atomic
 
 
@@ -46,6 +49,8 @@ class WriteRunSummary:
                 "report": str(directory / f"{name}.md"),
             }
         write_json_atomic(directory / "summary.json", {"sections": sections, "stages": stages})
+        # Every stage before this one succeeded: the run's writes are complete, the stores agree again.
+        WriterRegistry(ctx.data_dir).end(ctx.pipeline, ctx.run_id)
         md = directory / "summary.md"
         md.write_text(render_markdown(f"{ctx.pipeline} run {ctx.run_id}", sections))
         ctx.log.info("run summary: %s", md)

@@ -16,6 +16,7 @@ from pipeline_factory.stages.graphrag.collect import run_papers
 from pipeline_factory.stages.graphrag.params import UpdateGraphParams, UpdateVectorsParams
 from pipeline_factory.stages.graphrag.reports import write_stage_report
 from pipeline_factory.stages.graphrag.snapshot import Snapshot
+from pipeline_factory.stages.graphrag.writers import WriterRegistry
 
 
 def _selected_papers(snapshot: Snapshot, run_id: str, whole: bool) -> list[dict[str, Any]]:
@@ -31,6 +32,7 @@ class UpdateGraph:
         from pipeline_factory.stores.graph import GraphStore
 
         started = time.monotonic()
+        WriterRegistry(ctx.data_dir).begin(ctx.pipeline, ctx.run_id, ctx.stage)  # the consistency check waits
         snapshot = Snapshot(ctx.data_dir)
         replace = params.mode == "replace"
         papers = _selected_papers(snapshot, ctx.run_id, whole=replace)
@@ -72,6 +74,7 @@ class UpdateVectors:
         from pipeline_factory.stores.vectors import VectorStore
 
         started = time.monotonic()
+        WriterRegistry(ctx.data_dir).begin(ctx.pipeline, ctx.run_id, ctx.stage)  # the consistency check waits
         snapshot = Snapshot(ctx.data_dir)
         papers = _selected_papers(snapshot, ctx.run_id, whole=params.recreate)
         embedder = get_embedder(device="cuda" if ctx.compute == "gpu" else None)
