@@ -27,7 +27,7 @@ import hashlib
 import logging
 import os
 import threading
-from functools import cache
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +82,7 @@ def resolve_backend(device: str, backend: str | None = None, model_dir: Path | N
     return chosen
 
 
-@cache
+@functools.cache
 def weights_fingerprint(model_dir: Path) -> str:
     """SHA-256 (16 hex digits) of the folder's config and weight files: the same weights, the same id."""
     digest = hashlib.sha256()
@@ -124,7 +124,7 @@ class Embedder:
         return self.encoder.encode(texts, batch_size)
 
 
-@cache
+@functools.cache
 def _load(model: str, device: str, backend: str) -> Embedder:
     model_dir = Path(model) if Path(model).exists() else None
     if model_dir is not None:
@@ -158,7 +158,7 @@ def _max_seq_length(model_dir: Path) -> int:
         return 512
 
 
-@cache
+@functools.cache
 def _cache_at(path: Path) -> Any:
     from pipeline_factory.embedding.cache import EmbeddingCache
 
