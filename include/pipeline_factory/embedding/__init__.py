@@ -23,11 +23,11 @@ text.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
 import threading
-import functools
 from pathlib import Path
 from typing import Any
 
