@@ -15,8 +15,8 @@ def _no_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PIPELINE_EMBEDDING_BACKEND", raising=False)
 
 
-def test_auto_is_int8_onnx_on_the_cpu_and_torch_on_cuda(tmp_path: Path) -> None:
-    assert resolve_backend("cpu", model_dir=tmp_path) == "onnx-int8"
+def test_auto_is_onnx_on_the_cpu_and_torch_on_cuda(tmp_path: Path) -> None:
+    assert resolve_backend("cpu", model_dir=tmp_path) == "onnx"
     assert resolve_backend("cuda", model_dir=tmp_path) == "torch"
     assert resolve_backend("cuda:1", "auto", tmp_path) == "torch"
 
