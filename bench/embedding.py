@@ -139,10 +139,10 @@ def rebuild(args: argparse.Namespace) -> None:
                     store.ensure_collection("papers", embedder.dimension, recreate=True)
                     vector_model.upsert_papers(store, "papers", papers, embedder, batch_size=256, embed_batch_size=64)
                     bucket.append(time.perf_counter() - started)
-                if run == 0 and label != "today":
-                    snapshots.append(embedder.encode([vector_model.paper_text(p) for p in papers]))
                 print(f"   run {run + 1} {label}: {bucket[-1]:.2f} s (cache hits {getattr(embedder, 'hits', '-')}, "
                       f"misses {getattr(embedder, 'misses', '-')})", flush=True)
+                if run == 0 and label != "today":
+                    snapshots.append(embedder.encode([vector_model.paper_text(p) for p in papers]))
     base = statistics.median(today_times)
     cold, warm = statistics.median(cold_times), statistics.median(warm_times)
     print(f"3. vector stage of a full rebuild, {len(papers)} unchanged papers, median of {args.runs}: "
