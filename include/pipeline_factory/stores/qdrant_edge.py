@@ -3,8 +3,8 @@
 The embedded default behind ``VectorStore``.  Measured on the project's
 2-core machine against qdrant-client's local mode (a pure-Python stand-in
 that Qdrant meant for tests): 10,000 x 384 points with ~1 KB payloads write
-about 18x faster and a top-10 search answers about 100x sooner
-(``bench/vectors.py``).  Each collection is a shard folder
+18x faster (19,000 points/s) and a top-10 search answers 10x sooner
+(``bench/vectors.py``, ``docs/embedding.md``).  Each collection is a shard folder
 ``<root>/edge/<collection>/``; the shard keeps a write-ahead log, so what
 ``upsert`` returned survives a crash.
 
