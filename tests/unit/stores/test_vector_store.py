@@ -105,3 +105,23 @@ def test_engine_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIPELINE_VECTOR_ENGINE", "faiss")
     with pytest.raises(ConfigError, match=r"PIPELINE_VECTOR_ENGINE='faiss'.*edge, local"):
         embedded_engine()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_any_sequence_of_upserts_keeps_one_point_per_key(tmp_path_factory: pytest.TempPathFactory, engine: str) -> None:
+    """Rewriting records (a rerun, a retry) never adds a copy, on either engine."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=15, deadline=None)
+    @given(writes=st.lists(st.lists(st.integers(0, 30), min_size=1, max_size=20), min_size=1, max_size=4))
+    def check(writes: list[list[int]]) -> None:
+        rows = unit_rows(31)
+        with VectorStore(path=tmp_path_factory.mktemp("prop"), engine=engine) as store:
+            store.ensure_collection("c", 16)
+            for keys in writes:
+                store.upsert("c", [(point_id(f"k:{k}"), rows[k], {"k": k}) for k in keys])
+            expected = {point_id(f"k:{k}") for keys in writes for k in keys}
+            assert store.count("c") == len(expected) and store.ids("c") == expected
+
+    check()
