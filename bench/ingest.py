@@ -1,6 +1,6 @@
 """Document ingestion throughput: parse -> chunk -> embed -> index -> extract -> kg.
 
-    .venv/bin/python bench/ingest.py [--docs 1000] [--runs 3]
+    .venv/bin/python bench/ingest.py [--docs 1000] [--runs 3] [--compare]
     python bench/ingest.py --embed-only --device cuda --model PATH [--sentences 20000]
 
 Full mode: ``--docs`` abstract-sized documents (about 1,200 characters, drawn
@@ -10,6 +10,9 @@ ledger (SQLite), Qdrant local mode, a real Neo4j from the project's launcher
 (or ``NEO4J_URI`` when set).  Reports documents/s over the six stages and
 each stage's share of the time; each figure is the median of ``--runs`` runs
 (a fresh data dir each run; the embedding model is loaded before timing).
+``--compare`` runs today's configuration (sentence-transformers fp32 torch,
+no embedding cache, qdrant-client local mode) and the current defaults
+interleaved in one process and prints the ratio.
 
 ``--embed-only``: sentences/s of the embedder alone on ``--device``, for the
 CPU vs CUDA comparison (needs only torch and sentence-transformers).
@@ -141,38 +144,87 @@ def run_once(docs: list[dict], workdir: Path) -> dict[str, float]:
     return timings
 
 
+class TodaysEmbedder:
+    """The embedder as it was before the ONNX backends and the cache: SentenceTransformer.encode, fp32
+    torch, a Python list per vector."""
+
+    def __init__(self) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        from pipeline_factory.embedding import default_model_path
+
+        self.model = SentenceTransformer(str(default_model_path()), device="cpu")
+        self.name, self.device, self.dimension = "today", "cpu", 384
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> list[list[float]]:
+        return self.model.encode(
+            list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+            show_progress_bar=False,
+        ).tolist()
+
+
+def configure(config: str, todays: TodaysEmbedder | None) -> None:
+    """``today``: today's embedder, no cache, qdrant-client local mode; ``now``: the defaults."""
+    import pipeline_factory.embedding as embedding
+
+    if config == "today":
+        embedding.get_embedder = lambda *a, **k: todays  # the stages import it at run time
+        os.environ["PIPELINE_VECTOR_ENGINE"] = "local"
+    else:
+        embedding.get_embedder = _REAL_GET_EMBEDDER
+        os.environ.pop("PIPELINE_VECTOR_ENGINE", None)
+
+
+_REAL_GET_EMBEDDER = None
+
+
 def full(args: argparse.Namespace) -> None:
+    global _REAL_GET_EMBEDDER
+    from pipeline_factory import embedding
     from pipeline_factory.embedding import get_embedder
     from pipeline_factory.stores import neo4j_launcher
+
+    _REAL_GET_EMBEDDER = embedding.get_embedder
 
     neo4j_home = None
     if not os.environ.get("NEO4J_URI"):
         neo4j_home = Path(tempfile.mkdtemp(prefix="bench-neo4j-"))
         info = neo4j_launcher.start(home=neo4j_home, port=_free_port())
         os.environ["NEO4J_URI"] = info.uri
-    get_embedder(device="cpu")  # load the model once, outside the timings
-    docs = synthetic_abstracts(args.docs)
-    runs = []
-    try:
-        for number in range(args.runs):
-            with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-                timings = run_once(docs, Path(tmp))
-            total = sum(timings[s] for s in STAGES)
-            runs.append({**timings, "total": total})
-            print(
-                f"run {number + 1}: {args.docs / total:.1f} docs/s "
-                + " ".join(f"{s}={timings[s]:.2f}s" for s in STAGES),
-                flush=True,
-            )
-    finally:
-        if neo4j_home is not None:
-            neo4j_launcher.stop(home=neo4j_home)
-    median_total = statistics.median(r["total"] for r in runs)
-    print(f"\n{args.docs} documents, {int(runs[0]['chunks'])} chunks, median of {len(runs)} runs:")
-    print(f"  throughput: {args.docs / median_total:.1f} documents/s ({median_total:.1f} s)")
-    for stage in STAGES:
-        seconds = statistics.median(r[stage] for r in runs)
-        print(f"  {stage:8s} {seconds:7.2f} s  {100 * seconds / median_total:5.1f} %")
+    configs = ("today", "now") if args.compare else ("now",)
+    todays = TodaysEmbedder() if args.compare else None
+    with tempfile.TemporaryDirectory(prefix="bench-models-") as models:
+        os.environ["PIPELINE_ONNX_DIR"] = models  # the ONNX export, once, outside the timings
+        get_embedder(device="cpu", use_cache=False).encode(["warm-up"])
+        docs = synthetic_abstracts(args.docs)
+        runs: dict[str, list[dict[str, float]]] = {c: [] for c in configs}
+        try:
+            for number in range(args.runs):
+                for config in configs:
+                    configure(config, todays)
+                    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+                        timings = run_once(docs, Path(tmp))  # a fresh data dir: an empty embedding cache
+                    total = sum(timings[s] for s in STAGES)
+                    runs[config].append({**timings, "total": total})
+                    print(
+                        f"run {number + 1} {config}: {args.docs / total:.1f} docs/s "
+                        + " ".join(f"{s}={timings[s]:.2f}s" for s in STAGES),
+                        flush=True,
+                    )
+        finally:
+            configure("now", todays)
+            if neo4j_home is not None:
+                neo4j_launcher.stop(home=neo4j_home)
+    base = statistics.median(r["total"] for r in runs[configs[0]])
+    for config in configs:
+        median_total = statistics.median(r["total"] for r in runs[config])
+        print(f"\n{config}: {args.docs} documents, {int(runs[config][0]['chunks'])} chunks, "
+              f"median of {len(runs[config])} runs:")
+        print(f"  throughput: {args.docs / median_total:.1f} documents/s ({median_total:.1f} s), "
+              f"x{base / median_total:.2f} against {configs[0]}")
+        for stage in STAGES:
+            seconds = statistics.median(r[stage] for r in runs[config])
+            print(f"  {stage:8s} {seconds:7.2f} s  {100 * seconds / median_total:5.1f} %")
 
 
 def embed_only(args: argparse.Namespace) -> None:
@@ -207,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--compare", action="store_true",
+                        help="also run today's configuration (torch embedder, no cache, local mode), interleaved")
     parser.add_argument("--embed-only", action="store_true")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--model", default=None, help="embed-only: a model folder (default: the shipped MiniLM)")

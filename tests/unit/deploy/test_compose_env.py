@@ -26,6 +26,8 @@ NOT_DEPLOYMENT_SETTINGS = {
     "CUDA_VISIBLE_DEVICES": "set per container by the NVIDIA runtime or the Kubernetes device plugin",
     "MLFLOW_HOST": "the local MLflow launcher (tracking/server.py); compose runs its own mlflow service",
     "MLFLOW_PORT": "the local MLflow launcher (tracking/server.py); compose runs its own mlflow service",
+    "PIPELINE_VECTOR_ENGINE": "the embedded vector engine; compose sets QDRANT_URL (the Qdrant server)",
+    "PIPELINE_VECTOR_LOCK_TIMEOUT": "the embedded Qdrant Edge engine's shard lock; compose uses the Qdrant server",
 }
 
 

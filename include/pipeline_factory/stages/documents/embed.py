@@ -1,5 +1,8 @@
 """``embed``: one vector per chunk, with the shared embedder (CPU here, CUDA on a GPU node).
 
+The embedder reads through the embedding cache, so a rerun or a retry
+embeds only the chunks whose text it has not seen.
+
 Vectors go to ``embed/vectors.npy`` with the chunk ids in ``embed/chunk_ids.json``
 (row i is chunk i).  If a batch fails, its jobs are embedded one by one so
 that only the job that cannot be embedded fails.
@@ -61,4 +64,10 @@ class Embed:
         np.save(ctx.stage_dir / VECTORS_FILE, array)
         (ctx.stage_dir / IDS_FILE).write_text(json.dumps([c["chunk_id"] for c in kept]))
         jobs.advance(ctx, sorted({c["job_id"] for c in kept}))
-        return {"chunks": len(kept), "dimension": int(array.shape[1]), "device": embedder.device, "failed": failed}
+        return {
+            "chunks": len(kept),
+            "dimension": int(array.shape[1]),
+            "device": embedder.device,
+            "failed": failed,
+            "cache_hits": getattr(embedder, "hits", 0),
+        }

@@ -133,7 +133,7 @@ def compare(snapshot: Snapshot, graph: Any, vectors: Any, collection: str) -> Fi
     genes = set(snapshot.genes())
     graph_papers = graph_model.paper_ids(graph)
     graph_genes = graph_model.gene_ids(graph)
-    points = vector_model.stored_pmids(vectors, collection) if vectors.client.collection_exists(collection) else {}
+    points = vector_model.stored_pmids(vectors, collection) if vectors.collection_exists(collection) else {}
     expected_points = {vector_model.paper_point_id(p) for p in papers}
     return Findings(
         papers_missing_in_graph=sorted(papers - graph_papers),

@@ -101,6 +101,7 @@ class UpdateVectors:
                     "collection_size": total,
                     "model": embedder.name,
                     "device": embedder.device,
+                    "embedding_cache": {"hits": getattr(embedder, "hits", 0), "misses": getattr(embedder, "misses", 0)},
                     "points_per_second": round(upserted / duration, 1) if duration else None,
                 },
             },
