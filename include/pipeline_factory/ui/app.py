@@ -26,7 +26,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
 from pipeline_factory.ui import overview
-from pipeline_factory.ui.access import ReadAccess
+from pipeline_factory.ui.access import ReadAccess, read_access
 from pipeline_factory.ui.auth import bearer_scheme, current_user, login_url
 from pipeline_factory.ui.page import PAGE
 from pipeline_factory.ui.scrub import ScrubbingMiddleware
@@ -91,11 +91,12 @@ def create_app() -> FastAPI:
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
     ) -> HTMLResponse | RedirectResponse:
         try:
-            await current_user(request, credentials)
+            user = await current_user(request, credentials)
         except HTTPException as exc:
             if exc.status_code == 401:
                 return RedirectResponse(login_url(str(request.url.path)), status_code=303)
             raise
+        await read_access(user)  # 403 for a user who may read no pipeline
         return HTMLResponse(PAGE)
 
     app.include_router(api_router())
