@@ -32,3 +32,10 @@ def test_a_run_id_with_separators_stays_one_folder_under_the_pipeline(data, run_
     results = list(data.rglob("result.json"))
     assert len(results) == 1
     assert results[0].parent.parent.parent == data / "runs" / "example_hello"
+
+
+def test_the_runner_command_refuses_it_as_a_usage_error(data, capsys):
+    from pipeline_factory.runner import EXIT_USAGE, main
+
+    assert main(["example_hello", "greet", "--run-id", ".."]) == EXIT_USAGE
+    assert "run id '..' refused" in capsys.readouterr().err
