@@ -221,3 +221,24 @@ def test_a_compression_bomb_stops_at_the_limit_once_and_keeps_the_breaker_shut(e
         assert "too large: more than 1000000 bytes once decoded" in job(ledger, f"b{i}")["error"]
         assert pdf_host.hits[f"/bomb{i}.pdf"] == 1  # a bad body: not retried, and the breaker never opened
     assert not list((data / "documents" / "pdfs").glob("*.part"))
+
+
+# -- through Airflow -----------------------------------------------------------------
+
+
+def test_a_refused_source_path_fails_the_run_cleanly_under_dag_test(env, dag_runner, tmp_path):
+    """A refused ``--conf`` fails the ingest task once (no retry) with the reason; the run ends, nothing ran."""
+    from pipeline_factory.factory.dagfile import render_all
+
+    _data, ledger = env
+    (tmp_path / "passwords.txt").write_text("Secrets\nhunter2")
+    dag = render_all(auto_register=False).dags["docs_auto"]
+    run = dag_runner.run(dag, {"source_path": str(tmp_path), "collection": "refused"})
+    states = dag_runner.states(run)
+    assert run.state == "failed"
+    assert states["ingest"] == "failed"
+    assert set(states.values()) - {"failed"} <= {"upstream_failed"}
+    (event,) = ledger.events(type="stage.failed")  # one try: a refusal is not retried
+    assert "outside the allowed source roots" in event["data"]["error"]
+    assert event["data"]["try_number"] == 1
+    assert ledger.counts() == {}
