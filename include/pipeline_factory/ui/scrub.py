@@ -256,22 +256,23 @@ class ScrubbingMiddleware:
                 chunks.append(message.get("body", b""))
                 if message.get("more_body"):
                     return
-                await self._send_scrubbed(send, start, b"".join(chunks))
+                await self._send_scrubbed(send, start, b"".join(chunks), head=scope["method"] == "HEAD")
                 return
             await send(message)
 
         await self.app(scope, receive, capture)
 
     @staticmethod
-    async def _send_scrubbed(send: Any, start: dict[str, Any], body: bytes) -> None:
-        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+    async def _send_scrubbed(send: Any, start: dict[str, Any], body: bytes, *, head: bool = False) -> None:
+        headers = list(start.get("headers", []))
         content_type = next((v.decode("latin-1") for k, v in headers if k.lower() == b"content-type"), "")
         encoding = next((v for k, v in headers if k.lower() == b"content-encoding"), None)
-        if encoding is None and content_type.startswith(_TEXT_TYPES):
+        if not head and encoding is None and content_type.startswith(_TEXT_TYPES):
             body = await _scrubbed_body(body, content_type)
+            headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+            headers.append((b"content-length", str(len(body)).encode()))
         headers = [(k, v if k.lower() != b"location" else scrub_text(v.decode("latin-1")).encode("latin-1"))
                    for k, v in headers]
-        headers.append((b"content-length", str(len(body)).encode()))
         await send({**start, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

@@ -242,3 +242,14 @@ def test_a_refused_source_path_fails_the_run_cleanly_under_dag_test(env, dag_run
     assert "outside the allowed source roots" in event["data"]["error"]
     assert event["data"]["try_number"] == 1
     assert ledger.counts() == {}
+
+
+def test_an_http_json_source_url_gets_the_same_url_policy(env, pdf_host, monkeypatch):
+    data, ledger = env
+    pdf_host.serve("/api/documents", json.dumps([{"id": "x", "text": "secret"}]).encode(), "application/json")
+    with pytest.raises(InputRefused, match=r"127\.0\.0\.1 is a loopback address"):
+        Ingest().run(ctx(data, "ingest"), IngestParams(source="http_json", url=f"{pdf_host.url}/api/documents"))
+    assert pdf_host.hits["/api/documents"] == 0 and ledger.counts() == {}
+    monkeypatch.setenv("PIPELINE_URL_ALLOWLIST", "127.0.0.1")
+    result = Ingest().run(ctx(data, "ingest"), IngestParams(source="http_json", url=f"{pdf_host.url}/api/documents"))
+    assert result["documents"] == 1

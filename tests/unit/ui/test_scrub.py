@@ -160,3 +160,14 @@ def test_no_url_password_ever_survives_scrubbing(user, password, scheme, around)
     scrubbed = scrub.scrub_text(f"{around} {url} {around}", ())
     assert f":{password}@" not in scrubbed
     assert f"{scheme}://{user}:{scrub.MASK}@host.example" in scrubbed
+
+
+def test_report_files_are_scrubbed_and_head_shows_no_body(app, tmp_path, monkeypatch):
+    monkeypatch.setenv("PIPELINE_DATA_DIR", str(tmp_path))
+    (tmp_path / "reports" / "example_hello").mkdir(parents=True)
+    (tmp_path / "reports" / "example_hello" / "r.md").write_text(f"# run\npassword={PASSWORD}\n")
+    client = TestClient(app)
+    got = client.get("/api/reports/file", params={"path": "example_hello/r.md"})
+    assert got.status_code == 200 and PASSWORD not in got.text and "password=***" in got.text
+    head = client.head("/api/reports/file", params={"path": "example_hello/r.md"})
+    assert head.status_code in (200, 405) and PASSWORD not in head.text
