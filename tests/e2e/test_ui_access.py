@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -75,11 +75,15 @@ class Server:
     url: str
     data_dir: Path
     log: Path
+    tokens: dict[str, str] = field(default_factory=dict)
 
     def token(self, user: str) -> str:
-        response = http.post(f"{self.url}/auth/token", json={"username": user, "password": USERS[user]})
-        assert response.status_code == 201, response.text
-        return response.json()["access_token"]
+        """One login per user for the module (FAB hashes the password on every login)."""
+        if user not in self.tokens:
+            response = http.post(f"{self.url}/auth/token", json={"username": user, "password": USERS[user]})
+            assert response.status_code == 201, response.text
+            self.tokens[user] = response.json()["access_token"]
+        return self.tokens[user]
 
     def get(self, path: str, user: str | None = None, **kwargs) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token(user)}"} if user else {}

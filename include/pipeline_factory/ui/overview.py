@@ -51,8 +51,14 @@ def section(name: str, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     try:
         result = build()
     except Exception as exc:  # one broken store must not take the page down
-        log.warning("pipelines view: section %s unavailable: %s", name, exc, exc_info=True)
-        return {"available": False, "reason": f"{type(exc).__name__}: {exc}"}
+        from pipeline_factory.ui.scrub import scrub_text
+
+        reason = f"{type(exc).__name__}: {exc}"
+        # Store errors quote their URLs, passwords included: the log gets the scrubbed text,
+        # the traceback only at debug level.
+        log.warning("pipelines view: section %s unavailable: %s", name, scrub_text(reason))
+        log.debug("pipelines view: section %s", name, exc_info=True)
+        return {"available": False, "reason": reason}
     result.setdefault("available", True)
     return result
 

@@ -171,3 +171,14 @@ def test_report_files_are_scrubbed_and_head_shows_no_body(app, tmp_path, monkeyp
     assert got.status_code == 200 and PASSWORD not in got.text and "password=***" in got.text
     head = client.head("/api/reports/file", params={"path": "example_hello/r.md"})
     assert head.status_code in (200, 405) and PASSWORD not in head.text
+
+
+def test_a_failing_section_logs_no_secret(planted, caplog):
+    from pipeline_factory.ui import overview
+
+    def broken() -> dict:
+        raise ConnectionError(f"cannot reach {PLANTED['PIPELINE_REDIS_URL']}")
+
+    with caplog.at_level("WARNING", logger="pipeline_factory.ui.overview"):
+        overview.section("breakers", broken)
+    assert "redis://:***@redis" in caplog.text and PASSWORD not in caplog.text
