@@ -214,7 +214,10 @@ def guarded_client(policy: UrlPolicy | None = None, **kwargs: Any) -> Any:
 
     policy = policy or UrlPolicy.from_env()
     transport = httpx.HTTPTransport(retries=0)
-    transport._pool._network_backend = _guarded_backend(policy)  # httpcore's pool takes any backend
+    pool = transport._pool
+    if not hasattr(pool, "_network_backend"):  # never fall back to an unguarded client
+        raise RuntimeError("httpcore's connection pool changed: the URL guard cannot be installed")
+    pool._network_backend = _guarded_backend(policy)  # httpcore's pool connects through any backend
 
     def check(request: httpx.Request) -> None:
         policy.check_url(str(request.url))

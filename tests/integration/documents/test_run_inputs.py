@@ -104,12 +104,14 @@ def test_a_record_whose_doc_id_could_escape_is_a_failed_job_and_the_others_go_on
     data, ledger = env
     inbox = data / "inbox"
     inbox.mkdir()
-    rows = [{"doc_id": "../../etc/passwd", "text": "x"}, {"doc_id": "a\u0000b", "text": "y"}, {"id": "ok", "text": "z"}]
+    rows = [{"doc_id": "../../etc/passwd", "text": "x"}, {"doc_id": "a\u0000b", "text": "y"}, {"id": "ok", "text": "z"},
+            {"id": "long", "text": "w", "pdf_url": "https://example.org/" + "a" * 3000}]
     (inbox / "docs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = Ingest().run(ctx(data, "ingest"), IngestParams(source="folder", path=str(inbox)))
-    assert (result["documents"], result["refused"]) == (1, 2)
+    assert (result["documents"], result["refused"]) == (1, 3)
     failed = ledger.jobs(state="failed")
-    assert len(failed) == 2 and all("doc id" in j["error"] and "refused" in j["error"] for j in failed)
+    assert len(failed) == 3 and all("refused" in j["error"] for j in failed)
+    assert sum("doc id" in j["error"] for j in failed) == 2 and sum("pdf_url" in j["error"] for j in failed) == 1
     assert all(j["doc_id"].startswith("refused-") for j in failed)
     assert job(ledger, "ok")["state"] == "running"
 

@@ -22,6 +22,9 @@ from pipeline_factory.stages.documents.params import IngestParams
 from pipeline_factory.stages.documents.records import DOCUMENTS_FILE, write_jsonl
 from pipeline_factory.stages.documents.sources import read_folder, read_http_json
 
+#: The ledger's ``source`` column, where a job's pdf_url is kept.
+MAX_SOURCE = 2000
+
 
 def refused_doc_id(raw: Any) -> str:
     """A stable stand-in id for a record whose own id was refused (so its failure has a row)."""
@@ -39,6 +42,9 @@ class Ingest:
         for record in records:
             try:
                 check_doc_id(record["doc_id"])
+                if len(record.get("pdf_url") or "") > MAX_SOURCE:
+                    raise InputRefused(f"pdf_url of {record['doc_id']!r} refused: longer than {MAX_SOURCE} characters",
+                                       what="pdf_url", reason="too long")
             except InputRefused as exc:
                 refused[refused_doc_id(record["doc_id"])] = str(exc)
                 continue
