@@ -39,7 +39,7 @@ class BoundedDecoder:
         self.limit = limit
         self.produced = 0
         self._inflater: zlib._Decompress | None = None
-        self._started = False
+        self._head = b""  # deflate: the first bytes, until the zlib header can be recognised
         if self.coding in ("gzip", "x-gzip"):
             self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
 
@@ -60,7 +60,11 @@ class BoundedDecoder:
                 yield self._count(data)
             return
         if self.coding == "deflate" and self._inflater is None:
-            self._first_deflate(data)
+            self._head += data
+            if len(self._head) < 2:
+                return
+            self._first_deflate(self._head)
+            data, self._head = self._head, b""
         assert self._inflater is not None
         pending = data
         while True:
@@ -72,6 +76,10 @@ class BoundedDecoder:
                 return
 
     def finish(self) -> Iterator[bytes]:
+        if self.coding == "deflate" and self._inflater is None and self._head:
+            self._first_deflate(self._head + b"\0")  # one byte: too short for a zlib header
+            head, self._head = self._head, b""
+            yield from self.feed(head)
         if self._inflater is not None:
             yield from self.feed(b"")
             rest = self._inflater.flush(STEP)
