@@ -81,13 +81,37 @@ def test_credentials_in_an_exception_text_never_reach_the_viewer(app, monkeypatc
 
 
 @pytest.mark.parametrize("name", sorted(PLANTED))
-def test_every_configured_secret_is_scrubbed_wherever_it_shows(planted, name):
+def test_every_configured_secret_is_scrubbed_in_every_response(app, name):
+    """Each configured URL or key, quoted by a route in JSON and in text, leaves the server masked."""
     value = PLANTED[name]
     inner = json.loads(value)["extra"]["token"] if value.startswith("{") else value
-    text = f"error talking to {inner}; and again: {inner}"
-    scrubbed = scrub.scrub_text(text)
-    assert PASSWORD not in scrubbed, scrubbed
-    assert scrub.MASK in scrubbed
+    router = APIRouter()
+
+    @router.get("/api/quote")
+    async def quote() -> dict:
+        return {"error": f"error talking to {inner}", "nested": [{"detail": inner}]}
+
+    @router.get("/api/quote.txt", response_class=PlainTextResponse)
+    async def quote_text() -> str:
+        return f"error talking to {inner}"
+
+    app.include_router(router)
+    client = TestClient(app)
+    for path in ("/api/quote", "/api/quote.txt"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert PASSWORD not in response.text, response.text
+        assert scrub.MASK in response.text
+
+
+def test_airflow_connections_give_their_password_and_sensitive_extras(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_SOME_STORE", json.dumps({
+        "conn_type": "postgres", "host": "db", "login": "u", "password": f"{PASSWORD}-conn",
+        "extra": {"sslmode": "require", "api_token": f"{PASSWORD}-extra", "endpoint": f"https://x:{PASSWORD}@h"},
+    }))
+    found = scrub._connection_secrets(["some_store", "missing_conn"])
+    assert {f"{PASSWORD}-conn", f"{PASSWORD}-extra", PASSWORD} <= found
+    assert "require" not in found
 
 
 def test_secret_named_fields_are_masked_and_urls_keep_their_host():
