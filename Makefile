@@ -109,7 +109,7 @@ compose-validate: venv
 
 # The view's unit tests, then the real api-server and headless Chromium.
 test-ui: venv browser-deps
-	$(PYTEST) -q tests/unit/ui tests/e2e/test_ui_view.py --timeout 300
+	$(PYTEST) -q tests/unit/ui tests/e2e/test_ui_view.py tests/e2e/test_ui_access.py --timeout 400
 
 # --- GraphRAG: embedded Neo4j and the E-utilities stand-in (docs/graphrag.md) ----
 # `make run` starts both beside Airflow and points the pipelines at them.  For

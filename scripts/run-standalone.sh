@@ -11,6 +11,10 @@ VENV="${VENV:-$ROOT/.venv}"
 export PATH="$VENV/bin:$PATH"
 
 mkdir -p "$AIRFLOW_HOME" "$PIPELINE_DATA_DIR"
+# Keys of the recommended length, made once and kept (0600) so logins survive a
+# restart.  Airflow's own fallback is 16 random bytes (a 24-byte HS512 key, which
+# PyJWT warns about); HS512 wants 64 bytes.  Values already in the environment win.
+source "$ROOT/scripts/local-secrets.sh" "$AIRFLOW_HOME/secrets.env"
 echo "==> checking pipeline specs"
 python -m pipeline_factory validate || echo "    (invalid specs are listed above; they show as import errors in the UI)"
 echo "==> migrating the Airflow database in $AIRFLOW_HOME"
@@ -36,7 +40,8 @@ echo "==> starting airflow standalone (logs: $AIRFLOW_HOME/standalone.log)"
 setsid airflow standalone >"$AIRFLOW_HOME/standalone.log" 2>&1 &
 pgid=$!
 
-url="http://localhost:${AIRFLOW__API__PORT}"
+host="${AIRFLOW__API__HOST}"; [ "$host" = "0.0.0.0" ] && host=localhost
+url="http://${host}:${AIRFLOW__API__PORT}"
 for _ in $(seq 1 120); do
     if curl -fsS -o /dev/null "$url/api/v2/monitor/health" 2>/dev/null; then break; fi
     if ! kill -0 "$pgid" 2>/dev/null; then echo "airflow standalone exited:"; tail -40 "$AIRFLOW_HOME/standalone.log"; exit 1; fi

@@ -31,6 +31,14 @@ os.environ["PIPELINE_FACTORY_CONFIG"] = str(ROOT / "config")
 os.environ["PIPELINE_DATA_DIR"] = str(SESSION_TMP / "data")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+# The boundaries of what a run may reach, opened for what the tests use: the
+# shipped examples and test fixtures, each test's tmp_path (the temp folder),
+# and the local stand-in servers on 127.0.0.1.  Tests of the defaults and of
+# each refusal set these themselves.
+os.environ["PIPELINE_SOURCE_ROOTS"] = os.pathsep.join(
+    [str(ROOT / "examples"), str(ROOT / "tests" / "fixtures"), str(Path(tempfile.gettempdir()).resolve())]
+)
+os.environ["PIPELINE_URL_ALLOWLIST"] = "127.0.0.1,localhost"
 os.environ.pop("PIPELINE_RUNTIME", None)
 os.environ.pop("PIPELINE_LEDGER_URL", None)
 

@@ -8,6 +8,7 @@
     ├── StageError                  a stage failed for a reason worth a clear message
     │   ├── StageSkipped            nothing to do: the task shows as skipped
     │   ├── StageParamsError        the stage's parameters are invalid for this run: no retry helps
+    │   │   └── InputRefused        a run input would cross a boundary (path, URL, name): refused
     │   └── JobFailed               one job (document, batch) failed; recorded, not retried
     └── ExternalServiceError        an API or store misbehaved
         ├── TransientServiceError   worth retrying (429, 5xx, timeouts)
@@ -70,6 +71,19 @@ class StageSkipped(StageError):
 
 class StageParamsError(StageError):
     """The stage's ``with:`` values, after the run's params were substituted, are invalid."""
+
+
+class InputRefused(StageParamsError):
+    """A run input (a path, a URL, a run id, a doc id) would reach past what the deployment allows.
+
+    ``what`` names the input (``source_path``, ``pdf_url``, ``run id``); the
+    message says why and never echoes credentials.
+    """
+
+    def __init__(self, message: str, *, what: str, reason: str):
+        super().__init__(message)
+        self.what = what
+        self.reason = reason
 
 
 class JobFailed(StageError):

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from pipeline_factory import settings
 from pipeline_factory.events import emit_stage_event
-from pipeline_factory.exceptions import ConfigError, SpecError, StageParamsError, StageSkipped
+from pipeline_factory.exceptions import ConfigError, InputRefused, SpecError, StageParamsError, StageSkipped
 from pipeline_factory.spec.loader import load_spec
 from pipeline_factory.spec.references import substitute
 from pipeline_factory.stages.contracts import StageContext, StageResult
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     except StageSkipped as exc:
         log.info("skipped: %s", exc)
         return EXIT_SKIPPED
-    except (ConfigError, SpecError) as exc:
+    except (ConfigError, SpecError, InputRefused) as exc:  # a refused run input: its reason, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except Exception:

@@ -59,6 +59,11 @@ MARKABLE_FIELDS = frozenset(
     }
 )
 BOOLEAN_FIELDS = frozenset({"pdf_downloaded", "pdf_ir_ready"})
+INTEGER_FIELDS = frozenset({"attempts"})
+#: Fields that say which document and run a job is: set when the job is recorded, not by a mark.
+IDENTITY_FIELDS = frozenset({"job_id", "pipeline", "tenant", "doc_id", "source", "version", "created_at", "updated_at"})
+#: Moves a job into another run's gate: only with ``move_run=True``.
+RUN_FIELD = "dag_run_id"
 #: Fields a gate may wait on.
 GATE_FIELDS = frozenset({"pdf_downloaded", "pdf_ir_ready", "state", "current_stage"})
 
@@ -302,14 +307,22 @@ class Ledger:
         *,
         expected_version: int | None = None,
         only_if_state: Iterable[str] | None = None,
+        move_run: bool = False,
         **fields: Any,
     ) -> bool:
         """Set ``fields`` on one job in one atomic UPDATE; ``True`` if the row changed.
 
         ``expected_version`` makes it a compare-and-set; ``only_if_state``
-        keeps a late writer from resurrecting a job someone already failed.
+        keeps a late writer from resurrecting a job someone already failed;
+        ``dag_run_id`` moves the job into another run's gate and needs
+        ``move_run=True``.
         """
-        return self.mark_many([job_id], expected_version=expected_version, only_if_state=only_if_state, **fields) == 1
+        return (
+            self.mark_many(
+                [job_id], expected_version=expected_version, only_if_state=only_if_state, move_run=move_run, **fields
+            )
+            == 1
+        )
 
     def mark_many(
         self,
@@ -317,24 +330,82 @@ class Ledger:
         *,
         expected_version: int | None = None,
         only_if_state: Iterable[str] | None = None,
+        move_run: bool = False,
         **fields: Any,
     ) -> int:
         """:meth:`mark` for many jobs in one statement; returns how many rows changed."""
         ids = list(job_ids)
         if not ids:
             return 0
+        statement = self._mark_statement(ids, fields, expected_version, only_if_state, move_run)
+        with self.engine.begin() as connection:
+            return connection.execute(statement).rowcount
+
+    def mark_recorded(
+        self,
+        job_id: str,
+        *,
+        event_type: str,
+        source: str,
+        data: Mapping[str, Any] | None = None,
+        expected_version: int | None = None,
+        only_if_state: Iterable[str] | None = None,
+        move_run: bool = False,
+        **fields: Any,
+    ) -> dict[str, Any] | None:
+        """:meth:`mark` and its event in one transaction: the event exists only if the job changed.
+
+        Returns the job as it is after the change, or ``None`` when nothing
+        matched (no such job, another state, another version) and so nothing
+        was changed or recorded.
+        """
+        statement = self._mark_statement([job_id], fields, expected_version, only_if_state, move_run)
+        with self.engine.begin() as connection:
+            if connection.execute(statement).rowcount != 1:
+                return None
+            row = connection.execute(select(Job.__table__).where(Job.job_id == job_id)).first()
+            job = _row_to_dict(row)
+            event = self._event_row(
+                {
+                    "type": event_type,
+                    "source": source,
+                    "subject": job_id,
+                    "data": data,
+                    "job_id": job_id,
+                    "dag_run_id": job["dag_run_id"],
+                }
+            )
+            connection.execute(insert(JobEvent), [event])
+        return job
+
+    def _mark_statement(
+        self,
+        ids: list[str],
+        fields: Mapping[str, Any],
+        expected_version: int | None,
+        only_if_state: Iterable[str] | None,
+        move_run: bool,
+    ) -> Any:
         values = self._checked(fields)
         if not values:
             raise ValueError("mark needs at least one field to set")
+        if RUN_FIELD in values and not move_run:
+            raise ValueError(
+                f"{RUN_FIELD} moves a job into another run's gate; say so explicitly (move_run=True, "
+                "CLI: --move-to-run)"
+            )
         statement = (
             update(Job).where(Job.job_id.in_(ids)).values(**values, version=Job.version + 1, updated_at=utcnow())
         )
         if expected_version is not None:
             statement = statement.where(Job.version == expected_version)
         if only_if_state is not None:
-            statement = statement.where(Job.state.in_(list(only_if_state)))
-        with self.engine.begin() as connection:
-            return connection.execute(statement).rowcount
+            states = [only_if_state] if isinstance(only_if_state, str) else list(only_if_state)
+            unknown = [state for state in states if state not in JOB_STATES]
+            if unknown or not states:
+                raise ValueError(f"only_if_state {unknown or states!r}: states are {', '.join(JOB_STATES)}")
+            statement = statement.where(Job.state.in_(states))
+        return statement
 
     def increment_attempts(self, job_id: str) -> bool:
         """Count one more attempt, atomically (``attempts = attempts + 1`` in the database)."""
@@ -351,18 +422,11 @@ class Ledger:
         fields: dict[str, Any] = {"state": "failed", "error": error}
         if stage:
             fields["current_stage"] = stage
-        changed = self.mark(job_id, **fields)
-        job = self.get(job_id)
-        self.record_event(
-            "job.failed",
-            source=source,
-            subject=job_id,
-            job_id=job_id,
-            dag_run_id=job["dag_run_id"] if job else None,
-            data={"error": error, "stage": stage},
+        job = self.mark_recorded(
+            job_id, event_type="job.failed", source=source, data={"error": error, "stage": stage}, **fields
         )
         log.warning("job %s failed%s: %s", job_id, f" in {stage}" if stage else "", error)
-        return changed
+        return job is not None
 
     def claim(
         self,
@@ -501,29 +565,29 @@ class Ledger:
             ]
         )[0]
 
+    @staticmethod
+    def _event_row(item: Mapping[str, Any]) -> dict[str, Any]:
+        event_type = item["type"]
+        if not event_type.startswith("org."):
+            event_type = f"org.pipeline-factory.{event_type}"
+        source = item["source"]
+        if not source.startswith("/"):
+            source = f"{EVENT_SOURCE_PREFIX}/{source}"
+        return {
+            "id": str(uuid.uuid4()),
+            "specversion": "1.0",
+            "source": source,
+            "type": event_type,
+            "subject": item.get("subject"),
+            "time": utcnow(),
+            "datacontenttype": "application/json",
+            "data": dict(item["data"]) if item.get("data") is not None else None,
+            "job_id": item.get("job_id"),
+            "dag_run_id": item.get("dag_run_id"),
+        }
+
     def record_events(self, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        rows = []
-        for item in events:
-            event_type = item["type"]
-            if not event_type.startswith("org."):
-                event_type = f"org.pipeline-factory.{event_type}"
-            source = item["source"]
-            if not source.startswith("/"):
-                source = f"{EVENT_SOURCE_PREFIX}/{source}"
-            rows.append(
-                {
-                    "id": str(uuid.uuid4()),
-                    "specversion": "1.0",
-                    "source": source,
-                    "type": event_type,
-                    "subject": item.get("subject"),
-                    "time": utcnow(),
-                    "datacontenttype": "application/json",
-                    "data": dict(item["data"]) if item.get("data") is not None else None,
-                    "job_id": item.get("job_id"),
-                    "dag_run_id": item.get("dag_run_id"),
-                }
-            )
+        rows = [self._event_row(item) for item in events]
         if rows:
             with self.engine.begin() as connection:
                 connection.execute(insert(JobEvent), rows)
@@ -566,6 +630,18 @@ class Ledger:
         if unknown:
             raise ValueError(f"unknown ledger field(s) {sorted(unknown)}; settable fields: {sorted(MARKABLE_FIELDS)}")
         values = dict(fields)
+        columns = Job.__table__.columns
+        for name in set(values) - BOOLEAN_FIELDS - INTEGER_FIELDS:
+            value, column = values[name], columns[name]
+            if value is None:
+                if not column.nullable:
+                    raise ValueError(f"{name} cannot be empty")
+                continue
+            if not isinstance(value, str):
+                raise ValueError(f"{name} takes text, not {type(value).__name__} {value!r}")
+            limit = getattr(column.type, "length", None)
+            if limit and len(value) > limit:
+                raise ValueError(f"{name} takes at most {limit} characters, not {len(value)}")
         if "state" in values and values["state"] not in JOB_STATES:
             raise ValueError(f"state {values['state']!r} is not one of {', '.join(JOB_STATES)}")
         for name in BOOLEAN_FIELDS & set(values):

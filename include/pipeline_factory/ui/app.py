@@ -2,7 +2,17 @@
 
 ``GET /`` is the page; ``GET /api/...`` are its JSON sections, fetched one
 by one so that a slow or missing store (MLflow, say) only greys out its own
-panel.  Every route needs an authenticated Airflow user.
+panel.
+
+The boundaries hold for every route, including routes added later:
+
+* authentication: the API router depends on :func:`~.auth.current_user`
+  (401 anonymous, 403 bad token or no access to the Airflow UI);
+* authorization: each route takes a :data:`~.access.ReadAccess` and shows
+  only the pipelines whose DAGs the user may read (ledger jobs, reports,
+  breakers and models of those pipelines only);
+* read-only and no secrets: :class:`~.scrub.ScrubbingMiddleware` wraps the
+  whole app, refuses every method but GET/HEAD and scrubs every body.
 """
 
 from __future__ import annotations
@@ -16,8 +26,10 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
 from pipeline_factory.ui import graphrag_search, overview
+from pipeline_factory.ui.access import ReadAccess, read_access
 from pipeline_factory.ui.auth import bearer_scheme, current_user, login_url
 from pipeline_factory.ui.page import PAGE
+from pipeline_factory.ui.scrub import ScrubbingMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -33,42 +45,52 @@ def api_router() -> APIRouter:
     router = APIRouter(prefix="/api", dependencies=[Depends(current_user)])
 
     @router.get("/overview")
-    async def all_sections() -> dict[str, Any]:
-        return await asyncio.to_thread(overview.overview)
+    async def all_sections(access: ReadAccess) -> dict[str, Any]:
+        return await asyncio.to_thread(overview.overview, access.pipelines, all_pipelines=access.all_pipelines)
 
     @router.get("/pipelines")
-    async def pipelines() -> dict[str, Any]:
-        return await _section("pipelines", overview.pipelines_overview)
+    async def pipelines(access: ReadAccess) -> dict[str, Any]:
+        return await _section(
+            "pipelines", lambda: overview.pipelines_overview(access.pipelines, all_problems=access.all_pipelines)
+        )
 
     @router.get("/ledger")
-    async def ledger() -> dict[str, Any]:
-        return await _section("ledger", overview.ledger_overview)
+    async def ledger(access: ReadAccess) -> dict[str, Any]:
+        return await _section("ledger", lambda: overview.ledger_overview(allowed=access.pipelines))
 
     @router.get("/breakers")
-    async def breakers() -> dict[str, Any]:
-        return await _section("breakers", overview.breakers_overview)
+    async def breakers(access: ReadAccess) -> dict[str, Any]:
+        return await _section(
+            "breakers",
+            lambda: overview.breakers_overview(allowed=access.pipelines, all_pipelines=access.all_pipelines),
+        )
 
     @router.get("/reports")
-    async def reports() -> dict[str, Any]:
-        return await _section("reports", overview.reports_overview)
+    async def reports(access: ReadAccess) -> dict[str, Any]:
+        return await _section("reports", lambda: overview.reports_overview(allowed=access.pipelines))
 
     @router.get("/reports/file")
-    async def report(path: str) -> FileResponse:
+    async def report(path: str, access: ReadAccess) -> FileResponse:
         try:
-            return FileResponse(overview.report_file(path))
+            return FileResponse(overview.report_file(path, allowed=access.pipelines))
         except FileNotFoundError:
             raise HTTPException(status_code=404, detail="no such report") from None
 
     @router.get("/models")
-    async def models() -> dict[str, Any]:
-        return await _section("models", overview.models_overview)
+    async def models(access: ReadAccess) -> dict[str, Any]:
+        return await _section("models", lambda: overview.models_overview(allowed=access.pipelines))
 
     @router.get("/graphrag/search")
     async def graphrag_query(
+        access: ReadAccess,
         q: Annotated[str, Query(min_length=1, max_length=graphrag_search.MAX_QUESTION)],
         k: Annotated[int, Query(ge=1, le=50)] = 10,
         mode: Annotated[str, Query(pattern="^(hybrid|vector)$")] = "hybrid",
     ) -> dict[str, Any]:
+        # The graph and the collection belong to the GraphRAG pipelines: only a
+        # user who may read one of them may query what they wrote.
+        if not await asyncio.to_thread(graphrag_search.readable, access.pipelines, access.all_pipelines):
+            raise HTTPException(status_code=403, detail="Forbidden: no GraphRAG pipeline is readable")
         return await _section("graphrag", lambda: graphrag_search.search(q, k, mode))
 
     return router
@@ -82,12 +104,14 @@ def create_app() -> FastAPI:
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
     ) -> HTMLResponse | RedirectResponse:
         try:
-            await current_user(request, credentials)
+            user = await current_user(request, credentials)
         except HTTPException as exc:
             if exc.status_code == 401:
                 return RedirectResponse(login_url(str(request.url.path)), status_code=303)
             raise
+        await read_access(user)  # 403 for a user who may read no pipeline
         return HTMLResponse(PAGE)
 
     app.include_router(api_router())
+    app.add_middleware(ScrubbingMiddleware)
     return app

@@ -7,9 +7,27 @@ comes back as ``available: False`` with its reason, like every other panel.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 MAX_QUESTION = 500
+
+
+def readable(allowed: Collection[str], every: bool = False) -> bool:
+    """Whether a user who may read ``allowed`` may search: one readable pipeline runs a GraphRAG stage."""
+    if every:
+        return True
+    from pipeline_factory.spec.loader import load_specs
+    from pipeline_factory.stages.registry import default_registry
+
+    registry = default_registry()
+    specs = load_specs().specs
+    return any(
+        stage.type in registry and registry.get(stage.type).family == "graphrag"
+        for name in allowed
+        if name in specs
+        for stage in specs[name].spec.stages
+    )
 
 
 def search(question: str, k: int = 10, mode: str = "hybrid") -> dict[str, Any]:

@@ -7,13 +7,18 @@ with nothing but the ledger, and in a deployment where MLflow is down.
 
 Reads only: nothing here creates tables or changes rows, so opening the view
 never migrates a database behind the owners' backs.
+
+Every reader takes ``allowed``: the pipelines (DAG ids) the asking user may
+read, as Airflow's auth manager decided (:mod:`pipeline_factory.ui.access`);
+``None`` means all (the CLI, tests).  Rows of other pipelines are filtered in
+the query, not after it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -30,6 +35,15 @@ REPORT_LIMIT = 20
 REPORT_PREVIEW_BYTES = 4096
 REPORT_SUFFIXES = (".json", ".md", ".txt", ".html", ".csv")
 TRAINING_STAGE_TYPES = ("register", "promote")
+#: Which stage types share a breaker, by breaker name prefix: a breaker shows to users of those pipelines.
+BREAKER_STAGE_TYPES = {
+    "pdf-host:": ("download_pdf",),
+    "ncbi-eutils": ("collect_pubmed", "collect_genes"),
+}
+
+
+def _allows(allowed: Collection[str] | None, pipeline: str | None) -> bool:
+    return allowed is None or (pipeline is not None and pipeline in allowed)
 
 
 def section(name: str, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -37,8 +51,14 @@ def section(name: str, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     try:
         result = build()
     except Exception as exc:  # one broken store must not take the page down
-        log.warning("pipelines view: section %s unavailable: %s", name, exc, exc_info=True)
-        return {"available": False, "reason": f"{type(exc).__name__}: {exc}"}
+        from pipeline_factory.ui.scrub import scrub_text
+
+        reason = f"{type(exc).__name__}: {exc}"
+        # Store errors quote their URLs, passwords included: the log gets the scrubbed text,
+        # the traceback only at debug level.
+        log.warning("pipelines view: section %s unavailable: %s", name, scrub_text(reason))
+        log.debug("pipelines view: section %s", name, exc_info=True)
+        return {"available": False, "reason": reason}
     result.setdefault("available", True)
     return result
 
@@ -62,14 +82,19 @@ def _iso(value: Any) -> str | None:
 # -- pipelines ------------------------------------------------------------------
 
 
-def pipelines_overview() -> dict[str, Any]:
-    """Every spec as the factory renders it: the stage graph and each stage's policy."""
+def pipelines_overview(allowed: Collection[str] | None = None, *, all_problems: bool = True) -> dict[str, Any]:
+    """Every spec the user may read as the factory renders it: the stage graph and each stage's policy.
+
+    Spec problems name files, not DAGs: a user who may not read every DAG sees
+    only the problems of files named after a pipeline they may read.
+    """
     from pipeline_factory.spec.loader import load_specs
 
     specs = load_specs()
-    rendered, build_errors = _rendered_tasks(specs)
+    visible = {name: loaded for name, loaded in specs.specs.items() if _allows(allowed, name)}
+    rendered, build_errors = _rendered_tasks(specs, visible)
     pipelines = []
-    for name, loaded in sorted(specs.specs.items()):
+    for name, loaded in sorted(visible.items()):
         spec = loaded.spec
         tasks = rendered.get(name, {})
         stages = []
@@ -112,18 +137,19 @@ def pipelines_overview() -> dict[str, Any]:
     problems = [
         {"file": p.file, "line": p.line, "column": p.column, "path": p.path, "message": p.message}
         for p in specs.problems
+        if all_problems or _allows(allowed, Path(p.file).stem)
     ]
     return {"runtime_profile": specs.profile_name, "pipelines": pipelines, "problems": problems}
 
 
-def _rendered_tasks(specs: Any) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, str]]:
+def _rendered_tasks(specs: Any, visible: dict[str, Any]) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, str]]:
     """Per pipeline, the built operators (class, retries, timeout), and why a pipeline could not be built."""
     from pipeline_factory.factory.builder import build_dag
     from pipeline_factory.factory.describe import describe_task
 
     out: dict[str, dict[str, dict[str, Any]]] = {}
     errors: dict[str, str] = {}
-    for name, loaded in specs.specs.items():
+    for name, loaded in visible.items():
         try:
             dag = build_dag(loaded, policies=specs.policies, profile_name=specs.profile_name, profile=specs.profile)
         except Exception as exc:  # the spec still shows, with the reason it has no DAG
@@ -154,9 +180,11 @@ def _reflect(engine: Any, name: str) -> Any | None:
     return Table(name, MetaData(), autoload_with=engine)
 
 
-def ledger_overview(url: str | None = None, *, now: datetime | None = None) -> dict[str, Any]:
-    """Jobs by state, gated jobs with how long they have waited, failed jobs with their errors."""
-    from sqlalchemy import func, select
+def ledger_overview(
+    url: str | None = None, *, now: datetime | None = None, allowed: Collection[str] | None = None
+) -> dict[str, Any]:
+    """Jobs by state, gated jobs with how long they have waited, failed jobs with their errors (readable pipelines)."""
+    from sqlalchemy import false, func, select
 
     url = url or settings.ledger_database_url()
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
@@ -166,16 +194,22 @@ def ledger_overview(url: str | None = None, *, now: datetime | None = None) -> d
     if jobs is None:
         return {"available": False, "reason": "the ledger database has no jobs table yet"}
     now = now or datetime.now(UTC)
+    if allowed is None:
+        readable = jobs.c.pipeline.isnot(None)
+    else:
+        readable = jobs.c.pipeline.in_(sorted(allowed)) if allowed else false()
     with engine.connect() as connection:
-        counts = dict(connection.execute(select(jobs.c.state, func.count()).group_by(jobs.c.state)).all())
+        counts = dict(
+            connection.execute(select(jobs.c.state, func.count()).where(readable).group_by(jobs.c.state)).all()
+        )
         gated = connection.execute(
-            select(jobs).where(jobs.c.state == "gated").order_by(jobs.c.updated_at).limit(JOB_LIMIT)
+            select(jobs).where(readable, jobs.c.state == "gated").order_by(jobs.c.updated_at).limit(JOB_LIMIT)
         ).mappings().all()
         failed = connection.execute(
-            select(jobs).where(jobs.c.state == "failed").order_by(jobs.c.updated_at.desc()).limit(JOB_LIMIT)
+            select(jobs).where(readable, jobs.c.state == "failed").order_by(jobs.c.updated_at.desc()).limit(JOB_LIMIT)
         ).mappings().all()
         recent = connection.execute(
-            select(jobs).order_by(jobs.c.updated_at.desc()).limit(50)
+            select(jobs).where(readable).order_by(jobs.c.updated_at.desc()).limit(50)
         ).mappings().all()
 
     def row(job: Any) -> dict[str, Any]:
@@ -210,8 +244,44 @@ def ledger_overview(url: str | None = None, *, now: datetime | None = None) -> d
 BREAKER_NAMESPACE = "pipeline_factory:breaker:"
 
 
-def breakers_overview(*, redis_url: str | None = None, ledger_url: str | None = None) -> dict[str, Any]:
-    """Every shared breaker's state, from wherever ``resilience.breaker`` keeps it."""
+def breakers_overview(
+    *,
+    redis_url: str | None = None,
+    ledger_url: str | None = None,
+    allowed: Collection[str] | None = None,
+    all_pipelines: bool = True,
+) -> dict[str, Any]:
+    """Every shared breaker's state the user may see, from wherever ``resilience.breaker`` keeps it.
+
+    A breaker is shared by pipelines (one per PDF host, one for NCBI): it shows
+    to a user who may read one of the pipelines whose stages use it; one no
+    stage type claims shows only to users who may read every pipeline.
+    """
+    result = _all_breakers(redis_url=redis_url, ledger_url=ledger_url)
+    if allowed is not None:
+        users = _breaker_users(allowed)
+        result["breakers"] = [
+            b for b in result["breakers"] if _breaker_visible(b["name"], users, all_pipelines=all_pipelines)
+        ]
+    return result
+
+
+def _breaker_users(allowed: Collection[str]) -> set[str]:
+    """The stage types used by the pipelines in ``allowed``."""
+    from pipeline_factory.spec.loader import load_specs
+
+    specs = load_specs()
+    return {stage.type for name in allowed if name in specs.specs for stage in specs.specs[name].spec.stages}
+
+
+def _breaker_visible(name: str, stage_types: set[str], *, all_pipelines: bool) -> bool:
+    for prefix, types in BREAKER_STAGE_TYPES.items():
+        if name.startswith(prefix):
+            return bool(stage_types.intersection(types))
+    return all_pipelines
+
+
+def _all_breakers(*, redis_url: str | None, ledger_url: str | None) -> dict[str, Any]:
     redis_url = redis_url if redis_url is not None else os.environ.get("PIPELINE_REDIS_URL")
     if redis_url:
         return {"store": "redis", "breakers": _redis_breakers(redis_url)}
@@ -270,12 +340,22 @@ def _redis_breakers(url: str) -> list[dict[str, Any]]:
 # -- reports --------------------------------------------------------------------
 
 
-def reports_overview(folder: Path | None = None) -> dict[str, Any]:
-    """The newest run reports under ``<data dir>/reports/``, small text ones inlined."""
+def _report_pipeline(relative: str) -> str | None:
+    return relative.split("/", 1)[0] if "/" in relative else None
+
+
+def reports_overview(folder: Path | None = None, *, allowed: Collection[str] | None = None) -> dict[str, Any]:
+    """The newest run reports under ``<data dir>/reports/<pipeline>/`` the user may read, small text ones inlined."""
     folder = folder or settings.reports_dir()
     if not folder.is_dir():
         return {"folder": str(folder), "reports": []}
-    files = [p for p in folder.rglob("*") if p.is_file() and p.suffix in REPORT_SUFFIXES]
+    files = [
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and p.suffix in REPORT_SUFFIXES
+        and _allows(allowed, _report_pipeline(p.relative_to(folder).as_posix()))
+    ]
     files.sort(key=lambda p: p.stat().st_mtime, reverse=True)
     reports = []
     for path in files[:REPORT_LIMIT]:
@@ -283,7 +363,7 @@ def reports_overview(folder: Path | None = None) -> dict[str, Any]:
         relative = path.relative_to(folder).as_posix()
         entry: dict[str, Any] = {
             "path": relative,
-            "pipeline": relative.split("/", 1)[0] if "/" in relative else None,
+            "pipeline": _report_pipeline(relative),
             "size": stat.st_size,
             "modified": datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(),
         }
@@ -293,11 +373,17 @@ def reports_overview(folder: Path | None = None) -> dict[str, Any]:
     return {"folder": str(folder), "reports": reports}
 
 
-def report_file(relative: str, folder: Path | None = None) -> Path:
-    """A report's path, refusing anything outside the reports folder."""
+def report_file(relative: str, folder: Path | None = None, *, allowed: Collection[str] | None = None) -> Path:
+    """A report's path, refusing anything outside the reports folder or of a pipeline the user may not read.
+
+    Both refusals look the same (not found), so a user cannot probe which
+    reports exist for pipelines they may not see.
+    """
     folder = (folder or settings.reports_dir()).resolve()
     path = (folder / relative).resolve()
-    if not path.is_relative_to(folder) or not path.is_file():
+    if not path.is_relative_to(folder) or not path.is_file() or path.suffix not in REPORT_SUFFIXES:
+        raise FileNotFoundError(relative)
+    if not _allows(allowed, _report_pipeline(path.relative_to(folder).as_posix())):
         raise FileNotFoundError(relative)
     return path
 
@@ -305,10 +391,13 @@ def report_file(relative: str, folder: Path | None = None) -> Path:
 # -- models ---------------------------------------------------------------------
 
 
-def models_overview(pipelines: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """For training pipelines: each registered model's champion and challenger, metrics and MLflow links."""
+def models_overview(
+    pipelines: list[dict[str, Any]] | None = None, *, allowed: Collection[str] | None = None
+) -> dict[str, Any]:
+    """For training pipelines the user may read: each registered model's champion and challenger, metrics, links."""
     if pipelines is None:
-        pipelines = pipelines_overview()["pipelines"]
+        pipelines = pipelines_overview(allowed)["pipelines"]
+    pipelines = [p for p in pipelines if _allows(allowed, p["name"])]
     training = [p for p in pipelines if p.get("training")]
     if not training:
         return {"models": [], "reason": "no training pipeline"}
@@ -326,6 +415,8 @@ def models_overview(pipelines: list[dict[str, Any]] | None = None) -> dict[str, 
     for pipeline in training:
         prefix = f"{pipeline['name']}."
         for registered in client.search_registered_models(filter_string=f"name LIKE '{prefix}%'"):
+            if not registered.name.startswith(prefix):  # LIKE's "_" matches any character
+                continue
             aliases = dict(getattr(registered, "aliases", {}) or {})
             entry: dict[str, Any] = {
                 "pipeline": pipeline["name"],
@@ -352,14 +443,14 @@ def _model_version(client: Any, ui: str, name: str, version: str) -> dict[str, A
     }
 
 
-def overview() -> dict[str, Any]:
+def overview(allowed: Collection[str] | None = None, *, all_pipelines: bool = True) -> dict[str, Any]:
     """Every section at once (the page fetches them one by one)."""
-    pipelines = section("pipelines", pipelines_overview)
+    pipelines = section("pipelines", lambda: pipelines_overview(allowed, all_problems=all_pipelines))
     return {
         "generated_at": datetime.now(UTC).isoformat(),
         "pipelines": pipelines,
-        "ledger": section("ledger", ledger_overview),
-        "breakers": section("breakers", breakers_overview),
-        "reports": section("reports", reports_overview),
+        "ledger": section("ledger", lambda: ledger_overview(allowed=allowed)),
+        "breakers": section("breakers", lambda: breakers_overview(allowed=allowed, all_pipelines=all_pipelines)),
+        "reports": section("reports", lambda: reports_overview(allowed=allowed)),
         "models": section("models", lambda: models_overview(pipelines.get("pipelines", []))),
     }

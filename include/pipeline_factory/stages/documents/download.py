@@ -14,18 +14,33 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipeline_factory import settings
-from pipeline_factory.exceptions import ExternalServiceError, StageError, StageSkipped, TransientServiceError
+from pipeline_factory.boundaries.roots import confined
+from pipeline_factory.boundaries.urls import UrlPolicy, guarded_client, redact_url
+from pipeline_factory.exceptions import (
+    ExternalServiceError,
+    InputRefused,
+    StageError,
+    StageSkipped,
+    TransientServiceError,
+)
 from pipeline_factory.resilience.policy import Policy
 from pipeline_factory.resilience.retry import call_with_retry
 from pipeline_factory.stages.contracts import StageContext, StageResult
 from pipeline_factory.stages.documents import jobs
+from pipeline_factory.stages.documents.bounded_decoding import (
+    ACCEPT_ENCODING,
+    BoundedDecoder,
+    DecodedTooLarge,
+    UnsupportedEncoding,
+)
 from pipeline_factory.stages.documents.params import DownloadPdfParams
-from pipeline_factory.stages.documents.records import DOCUMENTS_FILE, data_relative, project_path, read_jsonl
+from pipeline_factory.stages.documents.records import DOCUMENTS_FILE, data_relative, read_jsonl
 
 NO_RETRY = Policy(
     name="no-retry", max_attempts=1, backoff_strategy="none", backoff_initial_seconds=0, backoff_max_seconds=0
@@ -90,15 +105,33 @@ def fetch_pdf(client: Any, url: str, params: DownloadPdfParams, expected_sha256:
                 declared = response.headers.get("Content-Length")
                 if declared and declared.isdigit() and int(declared) > params.max_bytes:
                     raise BadPdf(f"too large: {int(declared)} bytes > limit {params.max_bytes}", service="pdf")
-                for block in response.iter_bytes(64 * 1024):
-                    size += len(block)
-                    if size > params.max_bytes:
-                        raise BadPdf(f"too large: more than {params.max_bytes} bytes", service="pdf")
-                    digest.update(block)
-                    handle.write(block)
-                if declared and declared.isdigit() and size != int(declared):
-                    raise TransientServiceError(f"truncated body: {size} of {declared} bytes", service="pdf")
-        except (httpx.TransportError, httpx.DecodingError) as exc:
+                try:
+                    decoder = BoundedDecoder(response.headers.get("Content-Encoding"), params.max_bytes)
+                except UnsupportedEncoding as exc:
+                    raise BadPdf(str(exc), service="pdf") from None
+                # Content-Length counts the bytes on the wire; the limit counts the decoded ones.
+                received = 0
+                try:
+                    for raw in response.iter_raw(64 * 1024):
+                        received += len(raw)
+                        if received > params.max_bytes:
+                            raise BadPdf(f"too large: more than {params.max_bytes} bytes", service="pdf")
+                        for block in decoder.feed(raw):
+                            digest.update(block)
+                            handle.write(block)
+                    if declared and declared.isdigit() and received != int(declared):
+                        raise TransientServiceError(
+                            f"truncated body: {received} of {declared} bytes", service="pdf"
+                        )
+                    for block in decoder.finish():
+                        digest.update(block)
+                        handle.write(block)
+                except DecodedTooLarge as exc:
+                    raise BadPdf(f"too large: {exc} (limit {params.max_bytes})", service="pdf") from None
+                except zlib.error as exc:
+                    raise BadPdf(f"corrupt {decoder.coding} body: {exc}", service="pdf") from None
+                size = decoder.produced
+        except httpx.TransportError as exc:
             tmp.unlink(missing_ok=True)
             raise TransientServiceError(f"{type(exc).__name__}: {exc or 'connection failed'}", service="pdf") from exc
         except BaseException:
@@ -118,8 +151,12 @@ def fetch_pdf(client: Any, url: str, params: DownloadPdfParams, expected_sha256:
 
 
 def copy_local_pdf(url: str, params: DownloadPdfParams, expected_sha256: str | None = None) -> Downloaded:
-    """``file:PATH`` sources (a local mirror; relative paths: to the project root) get the same checks."""
-    source = project_path(url.removeprefix("file://").removeprefix("file:"))
+    """``file:PATH`` sources (a local mirror; relative paths: to the project root) get the same checks.
+
+    The path must lie under the source roots (:mod:`pipeline_factory.boundaries.roots`),
+    like a ``source_path``: a record must not copy the worker's own files into the store.
+    """
+    source = confined(url.removeprefix("file://").removeprefix("file:"), what="pdf_url")
     if not source.is_file():
         raise BadPdf(f"no such file: {source}")
     size = source.stat().st_size
@@ -173,8 +210,6 @@ class HostBreakers:
 
 class DownloadPdf:
     def run(self, ctx: StageContext, params: DownloadPdfParams) -> StageResult:
-        import httpx
-
         from pipeline_factory.resilience.ratelimit import shared_rate_limiter
 
         policy = ctx.policy or NO_RETRY
@@ -189,9 +224,17 @@ class DownloadPdf:
             raise StageSkipped("no live jobs to download")
         downloaded: list[str] = []
         failures: dict[str, str] = {}
-        headers = {"User-Agent": params.user_agent, "Accept": "application/pdf"}
+        headers = {"User-Agent": params.user_agent, "Accept": "application/pdf", "Accept-Encoding": ACCEPT_ENCODING}
         breakers = HostBreakers()
-        with httpx.Client(timeout=params.timeout_seconds, follow_redirects=True, headers=headers) as client:
+        url_policy = UrlPolicy.from_env()
+
+        def policy_check(url: str) -> None:
+            """Refuse before the breaker or the rate limiter see the URL (``file:`` is checked by its own rule)."""
+            if not url.startswith("file:"):
+                url_policy.check_url(url, what="pdf_url")
+
+        client_options = {"timeout": params.timeout_seconds, "follow_redirects": True, "headers": headers}
+        with guarded_client(url_policy, **client_options) as client:
             for record in records:
                 job_id, url = record["job_id"], record.get("pdf_url")
                 if not url:
@@ -205,23 +248,29 @@ class DownloadPdf:
                     if limiter is not None:
                         limiter.acquire()
 
-                    def call() -> Downloaded | BadPdf:
-                        # a bad PDF is the host answering, not the host failing: it must not trip the breaker
+                    def call() -> Downloaded | BadPdf | InputRefused:
+                        # a bad PDF is the host answering, not the host failing, and a refused
+                        # destination was never called: neither may trip the breaker
                         try:
                             return fetch_pdf(client, url, params, expected)
-                        except BadPdf as exc:
+                        except (BadPdf, InputRefused) as exc:
                             return exc
 
                     breaker = breakers.get(url, policy)
                     outcome = breaker.call(call) if breaker is not None else call()
-                    if isinstance(outcome, BadPdf):
+                    if isinstance(outcome, (BadPdf, InputRefused)):
                         raise outcome
                     return outcome
 
                 try:
-                    result = call_with_retry(policy, attempt, what=f"GET {url}")
+                    policy_check(url)
+                    result = call_with_retry(policy, attempt, what=f"GET {redact_url(url)}")
+                except InputRefused as exc:
+                    failures[job_id] = str(exc)
+                    jobs.fail_job(ctx, job_id, failures[job_id])
+                    continue
                 except ExternalServiceError as exc:
-                    failures[job_id] = f"{url}: {exc}"
+                    failures[job_id] = f"{redact_url(url)}: {exc}"
                     jobs.fail_job(ctx, job_id, failures[job_id])
                     continue
                 jobs.ledger().mark(
@@ -235,7 +284,7 @@ class DownloadPdf:
                     pdf_sha256=result.sha256,
                 )
                 downloaded.append(job_id)
-                ctx.log.info("%s: %d bytes, sha256 %s", url, result.size, result.sha256[:12])
+                ctx.log.info("%s: %d bytes, sha256 %s", redact_url(url), result.size, result.sha256[:12])
         if not downloaded:
             raise StageError(f"no PDF could be downloaded: {'; '.join(sorted(failures.values())[:5])}")
         return {"downloaded": len(downloaded), "failed": len(failures), "failures": failures}

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_factory import settings
+from pipeline_factory.boundaries.names import child
 from pipeline_factory.exceptions import StageError, StageSkipped
 from pipeline_factory.stages.contracts import StageContext, StageResult
 from pipeline_factory.stages.documents import jobs
@@ -212,6 +213,6 @@ class PdfToIr:
         )
         if len(ir["text"]) < params.min_chars:
             raise ConversionError(f"no text layer: {len(ir['text'])} characters extracted from {pages} page(s)")
-        path = ir_store() / job["pipeline"] / f"{_SAFE.sub('_', job['job_id'])}.json"
+        path = child(ir_store(), job["pipeline"], what="pipeline name") / f"{_SAFE.sub('_', job['job_id'])}.json"
         write_json_atomic(path, ir)
         return path

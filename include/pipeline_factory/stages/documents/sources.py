@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pipeline_factory.exceptions import ExternalServiceError, StageError, TransientServiceError
+from pipeline_factory.exceptions import ExternalServiceError, InputRefused, StageError, TransientServiceError
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,15 @@ def read_folder(folder: Path, pattern: str = "*") -> Iterator[dict[str, Any]]:
     """``.json`` (one object or a list), ``.jsonl`` (one object a line), ``.txt``/``.md`` (title = first line)."""
     if not folder.is_dir():
         raise StageError(f"source folder {folder} does not exist")
+    if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+        raise InputRefused(f"pattern {pattern!r} refused: it reaches out of the source folder", what="pattern",
+                           reason="outside roots")
+    root = folder.resolve()
     for path in sorted(folder.glob(pattern)):
         if not path.is_file():
+            continue
+        if not path.resolve().is_relative_to(root):
+            log.warning("skipping %s: a link to outside the source folder", path.name)
             continue
         source = f"file:{path.name}"
         suffix = path.suffix.lower()
@@ -80,8 +87,11 @@ def read_http_json(url: str, *, timeout: float = 30.0) -> list[dict[str, Any]]:
     """A JSON list of documents (or ``{"documents": [...]}``) from an HTTP endpoint."""
     import httpx
 
+    from pipeline_factory.boundaries.urls import guarded_client
+
     try:
-        response = httpx.get(url, timeout=timeout, follow_redirects=True, headers={"Accept": "application/json"})
+        with guarded_client(timeout=timeout, follow_redirects=True, headers={"Accept": "application/json"}) as client:
+            response = client.get(url)
     except httpx.TransportError as exc:
         raise TransientServiceError(f"{url}: {exc}", service="http_json") from exc
     if response.status_code == 429 or response.status_code >= 500:
