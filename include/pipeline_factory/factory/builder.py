@@ -53,13 +53,15 @@ def _start_date(value: date | datetime) -> datetime:
 
 def task_kwargs(stage: StageSpec, spec: PipelineSpec, policy: Policy, profile: RuntimeProfile,
                 compute: str) -> dict[str, Any]:
-    """Arguments every task gets, whatever its operator: id, retries, timeout, pool, docs."""
+    """Arguments every task gets, whatever its operator: id, retries, timeout, pool, queue, docs."""
     kwargs: dict[str, Any] = {"task_id": stage.name, "owner": spec.owner, **policy.airflow_task_kwargs()}
     if stage.timeout is not None:
         kwargs["execution_timeout"] = timedelta(seconds=stage.timeout)
     pool = stage.pool or (profile.gpu_pool if compute == "gpu" else None)
     if pool:
         kwargs["pool"] = pool
+    if stage.queue:
+        kwargs["queue"] = stage.queue
     if stage.description:
         kwargs["doc_md"] = stage.description
     return kwargs

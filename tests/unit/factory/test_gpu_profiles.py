@@ -105,3 +105,26 @@ def test_every_profile_runs_the_same_entrypoint(config_copy: Path, profile: str)
         argv = task.command({"run_id": "r1", "params": {}, "ti": type("TI", (), {"try_number": 1})()})
         argv = ["python", *argv[1:]]
     assert argv[:5] == ["python", "-m", "pipeline_factory.runner", "gpu_job", "convert"]
+
+
+def test_a_stage_queue_routes_its_task_and_others_keep_the_default(config_copy: Path):
+    from airflow.configuration import conf
+
+    (config_copy / "pipelines" / "gpu_job.yaml").write_text(GPU_SPEC.replace(
+        "    policy: gpu-bound\n", "    policy: gpu-bound\n    queue: gpu_workers\n"))
+    specs = load_specs(config_dir=config_copy, profile_name="local")
+    assert not specs.problems, specs.problems
+    dag = build_dag(specs.specs["gpu_job"], policies=specs.policies, profile_name="local", profile=specs.profile)
+    assert dag.get_task("convert").queue == "gpu_workers"
+    assert dag.get_task("prepare").queue == conf.get("operators", "default_queue")
+
+
+def test_worker_hostname_names_the_worker_when_told(monkeypatch: pytest.MonkeyPatch):
+    import socket
+
+    from pipeline_factory.hostname import worker_hostname
+
+    monkeypatch.setenv("PIPELINE_WORKER_NAME", "worker-a")
+    assert worker_hostname() == "worker-a"
+    monkeypatch.delenv("PIPELINE_WORKER_NAME")
+    assert worker_hostname() == socket.getfqdn()
