@@ -22,12 +22,16 @@ SKIP_EXIT_CODE = 99
 
 
 def runner_arguments(pipeline: str, stage: str) -> list[str]:
-    """The runner's arguments, templated by Airflow at run time."""
+    """The runner's arguments, templated by Airflow at run time.
+
+    ``dict(params)``: the task's context holds the run's params as a plain dict
+    in Airflow 3 (a ``ParamsDict`` in older code paths), and both convert.
+    """
     return [
         pipeline,
         stage,
         "--run-id", "{{ run_id }}",
-        "--params", "{{ params.dump() | tojson }}",
+        "--params", "{{ dict(params) | tojson }}",
         "--try-number", "{{ ti.try_number }}",
     ]
 

@@ -107,6 +107,24 @@ def test_every_profile_runs_the_same_entrypoint(config_copy: Path, profile: str)
     assert argv[:5] == ["python", "-m", "pipeline_factory.runner", "gpu_job", "convert"]
 
 
+@pytest.mark.parametrize("profile", ["docker", "kubernetes"])
+@pytest.mark.parametrize("as_params_dict", [False, True])
+def test_container_arguments_render_the_runs_params_as_json(config_copy: Path, profile: str, as_params_dict: bool):
+    import json
+
+    from airflow.sdk.definitions.param import ParamsDict
+
+    task = _dag(config_copy, profile).get_task("convert")
+    argv = list(task.command) if profile == "docker" else list(task.arguments)
+    params = {"size": 7, "name": "x y"}
+    context = {"run_id": "manual__1", "params": ParamsDict(params) if as_params_dict else dict(params),
+               "ti": type("TI", (), {"try_number": 2})()}
+    rendered = task.render_template(argv, context, task.dag.get_template_env())
+    assert json.loads(rendered[rendered.index("--params") + 1]) == params
+    assert rendered[rendered.index("--run-id") + 1] == "manual__1"
+    assert rendered[rendered.index("--try-number") + 1] == "2"
+
+
 def test_a_stage_queue_routes_its_task_and_others_keep_the_default(config_copy: Path):
     from airflow.configuration import conf
 
