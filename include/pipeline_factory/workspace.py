@@ -27,10 +27,42 @@ def run_dir(pipeline: str, run_id: str, data_dir: Path | None = None) -> Path:
     return (data_dir or settings.data_dir()) / "runs" / pipeline / safe_run_id(run_id)
 
 
+def _umask() -> int:
+    """The process umask, read without changing it (``os.umask`` would, for every thread)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def share_like_new_files(fd: int) -> None:
+    """Give a ``mkstemp`` file the mode an ordinary new file gets (0666 less the umask).
+
+    ``mkstemp`` creates files readable by their owner only.  Stages of one run
+    may run as different users (the worker, and a stage container or pod with
+    the profile's user in group 0), so files in the shared data dir follow the
+    umask like any other file: with 002 the group reads and replaces them.
+    """
+    os.fchmod(fd, 0o666 & ~_umask())
+
+
+def atomic_temp(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
+    """A temporary file beside ``path`` (to ``os.replace`` onto it), with an ordinary file's mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    share_like_new_files(fd)
+    return fd, tmp
+
+
 def write_json_atomic(path: Path, payload: Any) -> None:
     """Write JSON so a reader never sees half a file (a killed task leaves the old one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = atomic_temp(path)
     try:
         with os.fdopen(fd, "w") as handle:
             json.dump(payload, handle, indent=2, sort_keys=True, default=str)

@@ -1,0 +1,50 @@
+"""Files written atomically get an ordinary new file's mode, whatever the umask.
+
+Stages of one run can run as different users (the worker, and a stage
+container or pod running as the profile's user in group 0), so what one
+writes into the shared data dir must be as readable as any file it creates.
+``mkstemp`` alone makes them owner-only.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline_factory.stages.documents.records import write_jsonl
+from pipeline_factory.workspace import write_json_atomic
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@settings(max_examples=30, deadline=None)
+@given(umask=st.sampled_from([0o002, 0o022, 0o027, 0o077, 0o000, 0o007]))
+def test_atomic_writes_follow_the_umask_like_any_new_file(tmp_path_factory, umask: int) -> None:
+    folder = tmp_path_factory.mktemp("modes")
+    previous = os.umask(umask)
+    try:
+        plain = folder / "plain.txt"
+        plain.write_text("x")
+        write_json_atomic(folder / "run" / "result.json", {"ok": True})
+        write_jsonl(folder / "run" / "chunks.jsonl", [{"id": 1}])
+    finally:
+        os.umask(previous)
+    expected = _mode(plain)
+    assert expected == 0o666 & ~umask
+    assert _mode(folder / "run" / "result.json") == expected
+    assert _mode(folder / "run" / "chunks.jsonl") == expected
+
+
+def test_the_umask_is_left_as_it_was(tmp_path: Path) -> None:
+    previous = os.umask(0o027)
+    try:
+        write_json_atomic(tmp_path / "a.json", [])
+        assert os.umask(0o027) == 0o027
+    finally:
+        os.umask(previous)
