@@ -52,6 +52,17 @@ def share_like_new_files(fd: int) -> None:
     os.fchmod(fd, 0o666 & ~_umask())
 
 
+def precreate_sqlite_file(path: Path) -> None:
+    """Create a SQLite database file with an ordinary file's mode before SQLite opens it.
+
+    SQLite creates its files 0644 whatever the umask, so a stage running as
+    another user (group 0) could read the ledger but never write it; an
+    existing file keeps its mode, and SQLite gives its -wal/-shm files the same.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o666))
+
+
 def atomic_temp(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
     """A temporary file beside ``path`` (to ``os.replace`` onto it), with an ordinary file's mode."""
     path.parent.mkdir(parents=True, exist_ok=True)

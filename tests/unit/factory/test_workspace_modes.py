@@ -48,3 +48,19 @@ def test_the_umask_is_left_as_it_was(tmp_path: Path) -> None:
         assert os.umask(0o027) == 0o027
     finally:
         os.umask(previous)
+
+
+@settings(max_examples=10, deadline=None)
+@given(umask=st.sampled_from([0o002, 0o022, 0o077]))
+def test_a_new_sqlite_ledger_follows_the_umask(tmp_path_factory, umask: int) -> None:
+    from pipeline_factory.stores.ledger import Ledger
+
+    folder = tmp_path_factory.mktemp("ledger")
+    previous = os.umask(umask)
+    try:
+        ledger = Ledger(f"sqlite:///{folder / 'ledger.sqlite'}")
+        ledger.upsert_job("j1", doc_id="d1", pipeline="p", dag_run_id="p/r", state="pending")
+        ledger.dispose()
+    finally:
+        os.umask(previous)
+    assert _mode(folder / "ledger.sqlite") == 0o666 & ~umask
