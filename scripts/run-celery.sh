@@ -16,6 +16,7 @@ PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 PG_PORT="${PG_PORT:-5433}"
 REDIS_PORT="${REDIS_PORT:-6389}"
 CELERY_WORKERS="${CELERY_WORKERS:-2}"
+WORKER_LOG_PORT="${WORKER_LOG_PORT:-8793}"  # worker N serves its task logs on WORKER_LOG_PORT + N - 1
 # initdb refuses root: as root the cluster lives where the postgres user owns it.
 if [ "$(id -u)" = 0 ]; then
     PGDATA="${PGDATA:-/var/lib/postgresql/pipeline-factory}"; AS_PG=(runuser -u postgres --)
@@ -48,7 +49,8 @@ stop() {
     for hook in "${STOP_HOOKS[@]:-}"; do [ -n "$hook" ] && eval "$hook" || true; done
 }
 STOP_HOOKS=("${@}")
-trap stop INT TERM EXIT
+trap stop EXIT
+trap 'exit 130' INT TERM
 
 start() {  # start NAME COMMAND...: its own process group, logs in $LOGS/NAME.log
     local name="$1"; shift
@@ -84,7 +86,7 @@ for component in api-server scheduler dag-processor triggerer; do start "$compon
 workers=""
 for i in $(seq 1 "$CELERY_WORKERS"); do
     name="worker-$i"; queue="worker_$i"
-    start "$name" env PIPELINE_WORKER_NAME="$name" AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=$((8793 + i - 1)) \
+    start "$name" env PIPELINE_WORKER_NAME="$name" AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=$((WORKER_LOG_PORT + i - 1)) \
         airflow celery worker --queues "default,$queue" --celery-hostname "$name@%h" --pid "$AIRFLOW_HOME/$name.pid"
     workers="$workers $name (queues default,$queue)"
 done
