@@ -113,16 +113,21 @@ def docker_kwargs(
     mounts = []
     if profile.workspace_volume:
         mounts.append(Mount(target=profile.data_dir, source=profile.workspace_volume, type="volume"))
+    # The entrypoint is set, as the pod's ``cmds`` are: Docker appends
+    # ``command`` to the image's ENTRYPOINT, which the stage-runner image also
+    # sets, so the runner would otherwise be asked to run itself.
     return {
         **task_kwargs,
         "image": stage.image or profile.image,
-        "command": [*RUNNER_CMD, *runner_arguments(spec.name, stage.name)],
+        "entrypoint": list(RUNNER_CMD),
+        "command": runner_arguments(spec.name, stage.name),
         "environment": container_env(spec, profile, "docker"),
         "device_requests": [DeviceRequest(count=profile.gpu_count or -1, capabilities=[["gpu"]])],
         "mounts": mounts,
         "docker_url": profile.docker_url,
         "network_mode": profile.network_mode,
-        "user": str(profile.run_as_user),
+        # Group 0, as the Airflow image's worker: both share the data volume (umask 002).
+        "user": f"{profile.run_as_user}:0",
         "auto_remove": "success",
         "mount_tmp_dir": False,
         "skip_on_exit_code": SKIP_EXIT_CODE,

@@ -119,6 +119,8 @@ def podman() -> Iterator[Podman]:
     socket = f"unix://{root / 'podman.sock'}"
     imported = subprocess.run(
         [*argv, "import", "--change", f"ENV PATH={Path(sys.prefix) / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+         # As the Dockerfile's stage-runner target: the runner is the entrypoint.
+         "--change", 'ENTRYPOINT ["python", "-m", "pipeline_factory.runner"]', "--change", "USER 1000:0",
          str(ROOTFS), IMAGE], env=env, capture_output=True, text=True, timeout=300,
     )
     if imported.returncode != 0:

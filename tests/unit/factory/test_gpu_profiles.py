@@ -78,7 +78,10 @@ def test_docker_profile_requests_a_gpu(config_copy: Path):
     task = _dag(config_copy, "docker").get_task("convert")
     assert type(task).__name__ == "DockerOperator"
     assert task.image == "ghcr.io/pipeline-factory/stage-runner:0.1.0"
-    assert task.command[:5] == ["python", "-m", "pipeline_factory.runner", "gpu_job", "convert"]
+    # The image's ENTRYPOINT is replaced, not prefixed to the command (Docker appends command to it).
+    assert task.entrypoint == ["python", "-m", "pipeline_factory.runner"]
+    assert task.command[:2] == ["gpu_job", "convert"]
+    assert task.user == "1000:0"
     request = task.device_requests[0]
     assert request["Capabilities"] == [["gpu"]] and request["Count"] == 1
     assert task.skip_on_exit_code == [99] or 99 in task.skip_on_exit_code
@@ -100,7 +103,7 @@ def test_every_profile_runs_the_same_entrypoint(config_copy: Path, profile: str)
     if profile == "kubernetes":
         argv = [*task.cmds, *task.arguments]
     elif profile == "docker":
-        argv = list(task.command)
+        argv = [*task.entrypoint, *task.command]
     else:
         argv = task.command({"run_id": "r1", "params": {}, "ti": type("TI", (), {"try_number": 1})()})
         argv = ["python", *argv[1:]]
