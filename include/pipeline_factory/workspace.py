@@ -7,6 +7,7 @@ object stores reject, so they are made path-safe here, in one place.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -59,8 +60,11 @@ def precreate_sqlite_file(path: Path) -> None:
     another user (group 0) could read the ledger but never write it; an
     existing file keeps its mode, and SQLite gives its -wal/-shm files the same.
     """
+    if path.exists():
+        return  # never opened for writing: a reader may not be allowed to
     path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o666))
+    with contextlib.suppress(FileExistsError):  # another process created it first
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
 
 
 def atomic_temp(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
