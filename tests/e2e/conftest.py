@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -404,7 +405,15 @@ CELERY_SPECS = {
 
 
 def _configure(config: Path) -> None:
-    """Two NCBI callers at once (the shared limiter keeps them under the limit), quick retries, a touchy breaker."""
+    """Two NCBI callers at once (the shared limiter keeps them under the limit), quick retries, a touchy breaker.
+
+    The GraphRAG pipelines run on demand only here: unpausing a scheduled DAG
+    starts its latest slot with the default (large) params, work the two
+    one-slot workers have no time for.  Schedules are the LocalExecutor tier's.
+    """
+    for name in ("graphrag_incremental", "graphrag_consistency"):
+        path = config / "pipelines" / f"{name}.yaml"
+        path.write_text(re.sub(r"(?m)^schedule: .*$", "schedule: null", path.read_text()))
     pools = yaml.safe_load((config / "pools.yaml").read_text())
     pools["pools"]["ncbi"]["slots"] = 2
     (config / "pools.yaml").write_text(yaml.safe_dump(pools))
