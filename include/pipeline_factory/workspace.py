@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_factory import settings
+from pipeline_factory.exceptions import ConfigError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -26,6 +27,28 @@ def safe_run_id(run_id: str) -> str:
 
 def run_dir(pipeline: str, run_id: str, data_dir: Path | None = None) -> Path:
     return (data_dir or settings.data_dir()) / "runs" / pipeline / safe_run_id(run_id)
+
+
+UMASK_ENV = "PIPELINE_UMASK"
+
+
+def apply_umask_from_env() -> None:
+    """Set the process umask from ``$PIPELINE_UMASK`` (octal, e.g. ``002``) when given.
+
+    Stage containers get ``002`` from the factory: Docker and Kubernetes have
+    no umask setting, and a container that creates a run's folder with 022
+    would keep the worker (same group, another user) out of it.
+    """
+    value = os.environ.get(UMASK_ENV)
+    if not value:
+        return
+    try:
+        mask = int(value, 8)
+    except ValueError:
+        mask = -1
+    if not 0 <= mask <= 0o777:
+        raise ConfigError(f"{UMASK_ENV}={value!r} is not an octal umask such as 002")
+    os.umask(mask)
 
 
 def _umask() -> int:

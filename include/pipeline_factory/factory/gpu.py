@@ -45,6 +45,7 @@ def container_env(spec: PipelineSpec, profile: RuntimeProfile, profile_name: str
     return {
         "PIPELINE_RUNTIME": profile_name,
         "PIPELINE_DATA_DIR": profile.data_dir,
+        "PIPELINE_UMASK": "002",  # group 0 shares the data volume with the worker
         **profile.env,
     }
 

@@ -199,6 +199,8 @@ def test_docs_auto_embeds_in_a_container_and_the_next_stage_reads_its_output(doc
     outputs = [p for p in (run_dir("docs_auto", run.run_id) / "embed").rglob("*") if p.is_file()]
     assert outputs, "the container wrote nothing into the shared data volume"
     assert {p.stat().st_uid for p in outputs} == {1000}  # written by the container's user, not the worker
+    embed_dir = run_dir("docs_auto", run.run_id) / "embed"
+    assert embed_dir.stat().st_mode & 0o070 == 0o070  # umask 002 in the container: the worker's group writes
     with VectorStore(path=docker_profile.data / "qdrant") as store:  # index, in the worker, read them
         assert store.count("docker_docs") > 0
     containers = docker_profile.client().containers.list(all=True, filters={"ancestor": IMAGE})

@@ -26,6 +26,7 @@ NOT_DEPLOYMENT_SETTINGS = {
     "CUDA_VISIBLE_DEVICES": "set per container by the NVIDIA runtime or the Kubernetes device plugin",
     "MLFLOW_HOST": "the local MLflow launcher (tracking/server.py); compose runs its own mlflow service",
     "MLFLOW_PORT": "the local MLflow launcher (tracking/server.py); compose runs its own mlflow service",
+    "PIPELINE_UMASK": "set by the factory on stage containers and pods (002); workers keep the image's umask",
     "PIPELINE_WORKER_NAME": "one per Celery worker where several share a host (make run EXECUTOR=celery); "
                             "unset, the worker reports its host name",
 }

@@ -64,3 +64,30 @@ def test_a_new_sqlite_ledger_follows_the_umask(tmp_path_factory, umask: int) -> 
     finally:
         os.umask(previous)
     assert _mode(folder / "ledger.sqlite") == 0o666 & ~umask
+
+
+def _run_greet(tmp_path: Path, umask_env: str) -> tuple[int, str, Path]:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PIPELINE_DATA_DIR": str(tmp_path / "data"), "PIPELINE_UMASK": umask_env}
+    previous = os.umask(0o022)  # what a container starts with
+    try:
+        proc = subprocess.run([sys.executable, "-m", "pipeline_factory.runner", "example_hello", "greet",
+                               "--run-id", "r-umask"], env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        os.umask(previous)
+    return proc.returncode, proc.stderr, tmp_path / "data" / "runs" / "example_hello" / "r-umask"
+
+
+def test_the_runner_applies_the_umask_stage_containers_are_given(tmp_path: Path) -> None:
+    code, stderr, run = _run_greet(tmp_path, "002")
+    assert code == 0, stderr
+    for path in (run, run / "greet", run / "greet" / "result.json"):
+        assert _mode(path) & 0o020, f"{path} is not group-writable: {oct(_mode(path))}"
+
+
+def test_a_bad_umask_is_refused_by_name(tmp_path: Path) -> None:
+    code, stderr, run = _run_greet(tmp_path, "rw-r")
+    assert code == 2 and "PIPELINE_UMASK='rw-r'" in stderr, stderr
+    assert not run.exists()
