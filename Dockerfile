@@ -73,10 +73,12 @@ COPY include/ ./include/
 RUN pip install --no-cache-dir --no-deps .
 COPY config/ /opt/pipeline/config/
 
-RUN groupadd --gid 1000 runner \
- && useradd --uid 1000 --gid 1000 --no-create-home --shell /usr/sbin/nologin runner \
- && mkdir -p /opt/pipeline/data && chown runner:runner /opt/pipeline/data
-USER 1000:1000
+# Group 0, as the Airflow image's worker (uid 50000, gid 0): both write the shared
+# data volume, and the docker profile runs stage containers as 1000:0.
+RUN useradd --uid 1000 --gid 0 --no-create-home --shell /usr/sbin/nologin runner \
+ && mkdir -p /opt/pipeline/data && chown runner:0 /opt/pipeline/data && chmod 775 /opt/pipeline/data
+USER 1000:0
 
-# The factory appends: PIPELINE STAGE --run-dir DIR (same arguments in every runtime).
+# The operators set this entrypoint themselves (the pod's cmds, the container's
+# entrypoint) and pass PIPELINE STAGE --run-id ... --params ... as arguments.
 ENTRYPOINT ["python", "-m", "pipeline_factory.runner"]

@@ -17,6 +17,7 @@ export PIPELINE_FACTORY_CONFIG ?= $(CURDIR)/config
 
 help:
 	@echo "make run              set up and start Airflow 3 standalone with the project's DAGs (UI on :8080)"
+	@echo "make run EXECUTOR=celery  the same with the CeleryExecutor: Postgres, Redis, two workers"
 	@echo "make test             set up and run the whole test suite (unit, integration, e2e)"
 	@echo "make test-fast        unit tests only (no servers, no Airflow database)"
 	@echo "make test-integration unit + integration tiers (real servers, dag.test())"
@@ -45,8 +46,15 @@ system-deps:
 
 SYSTEM_PACKAGES ?= curl postgresql redis-server
 
+# EXECUTOR=celery: Postgres, Redis and two Celery workers instead of standalone (README).
+EXECUTOR ?= local
+
 run: venv system-deps services
+ifeq ($(EXECUTOR),celery)
+	scripts/run-celery.sh "$(MAKE) --no-print-directory services-stop"
+else
 	scripts/run-standalone.sh "$(MAKE) --no-print-directory services-stop"
+endif
 
 test: venv system-deps
 	$(PYTEST) --timeout 900
@@ -192,3 +200,38 @@ mail-start: venv
 
 mail-stop:
 	@if [ -f $(MAIL_PID) ]; then kill $$(cat $(MAIL_PID)) 2>/dev/null || true; rm -f $(MAIL_PID); fi
+
+# --- The docker runtime profile through podman (docs/deploy.md) --------------------
+# No Docker engine here: Debian's podman serves the Docker API the Docker provider
+# talks to (runc, host networking).  No registry either: the stage-runner test image
+# is a Debian 12 root filesystem made with debootstrap (python3 and the libraries
+# the project's venv needs; the venv itself is mounted read-only), imported with
+# `podman import`.  Built once into .cache/ (about 2 minutes, from the Debian mirror).
+CONTAINER_PACKAGES ?= podman runc debootstrap
+STAGE_RUNNER_ROOTFS := $(CURDIR)/.cache/stage-runner/rootfs.tar
+DEBIAN_MIRROR ?= http://deb.debian.org/debian
+
+.PHONY: container-deps stage-runner-rootfs
+
+container-deps:
+	@need=""; \
+	for pkg in $(CONTAINER_PACKAGES); do dpkg -s $$pkg >/dev/null 2>&1 || need="$$need $$pkg"; done; \
+	if [ -n "$$need" ]; then \
+		echo "installing:$$need"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$need >/dev/null; \
+	fi
+
+stage-runner-rootfs: $(STAGE_RUNNER_ROOTFS)
+
+# /root is opened to the stage user (uid 1000): a venv made from a pyenv Python
+# points at an interpreter under /root, mounted there read-only.
+$(STAGE_RUNNER_ROOTFS): | container-deps
+	@mkdir -p $(dir $@)
+	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); tmp=$$(mktemp -d); \
+	$$SUDO debootstrap --variant=minbase --include=python3 bookworm $$tmp/rootfs $(DEBIAN_MIRROR) >$(dir $@)debootstrap.log 2>&1 \
+		|| { tail -20 $(dir $@)debootstrap.log; exit 1; }; \
+	$$SUDO chmod 755 $$tmp/rootfs/root; \
+	$$SUDO tar -C $$tmp/rootfs -cf $@.partial . && $$SUDO rm -rf $$tmp && mv $@.partial $@
+
+test test-integration: container-deps stage-runner-rootfs

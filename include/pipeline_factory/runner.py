@@ -29,8 +29,8 @@ from pipeline_factory.exceptions import ConfigError, InputRefused, SpecError, St
 from pipeline_factory.spec.loader import load_spec
 from pipeline_factory.spec.references import substitute
 from pipeline_factory.stages.contracts import StageContext, StageResult
+from pipeline_factory.workspace import apply_umask_from_env, write_json_atomic
 from pipeline_factory.workspace import run_dir as workspace_run_dir
-from pipeline_factory.workspace import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default="{}", help="The run's params as a JSON object.")
     parser.add_argument("--try-number", type=int, default=1)
     args = parser.parse_args(argv)
+    try:
+        apply_umask_from_env()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run_id = args.run_id or time.strftime("manual__%Y-%m-%dT%H:%M:%S")
     try:

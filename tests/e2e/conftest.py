@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -18,13 +19,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
@@ -32,7 +35,7 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PASSWORD = "e2e-password"
 TERMINAL = {"success", "failed"}
 
-#: Extra specs the tier adds to a copy of config/: a schedule that fires
+#: Extra specs the LocalExecutor tier adds to a copy of config/: a schedule that fires
 #: within a minute, a gate on the ledger, and a stage slow enough to kill.
 E2E_SPECS = {
     "e2e_every_minute.yaml": """\
@@ -174,6 +177,13 @@ class Cluster:
                   f"tasks {self.task_states(dag_id, run_id)}")
         raise AssertionError
 
+    def start_process(self, name: str, argv: list[str], overrides: dict[str, str] | None = None) -> None:
+        """Start (or restart) one of the tier's processes in its own process group, logging to logs/NAME.log."""
+        self.processes[name] = subprocess.Popen(
+            argv, env={**self.env, **(overrides or {})}, stdout=(self.logs / f"{name}.log").open("a"),
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
     def fail(self, message: str) -> None:
         logs = "\n".join(f"--- {name} ---\n{_tail(self.logs / f'{name}.log')}" for name in self.processes)
         pytest.fail(f"{message}\n{logs}")
@@ -227,11 +237,24 @@ def _start_eutils(logs: Path) -> tuple[subprocess.Popen, str]:
     raise AssertionError(f"the E-utilities stand-in did not start:\n{_tail(logs / 'eutils.log')}")
 
 
-@pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory, neo4j_server: Any) -> Iterator[Cluster]:
+@contextmanager
+def airflow_cluster(
+    root: Path,
+    *,
+    executor: str = "LocalExecutor",
+    specs: dict[str, str] | None = None,
+    configure: Callable[[Path], None] | None = None,
+    extra_env: dict[str, str] | None = None,
+    extra_processes: dict[str, tuple[list[str], dict[str, str]]] | None = None,
+) -> Iterator[Cluster]:
+    """Postgres, the stand-ins and Airflow's processes for one tier, stopped on exit.
+
+    ``specs`` are added to a copy of config/ (then ``configure(config)`` may
+    edit it); ``extra_processes`` start after the core ones, each as
+    ``(argv, env overrides)`` (the Celery workers).
+    """
     if not (PG_BIN / "initdb").exists():
         pytest.skip("PostgreSQL server binaries are missing: run `make system-deps`")
-    root = tmp_path_factory.mktemp("e2e")
     os.chmod(root, 0o755)
     # Outside pytest's 0700 temp root: the postgres user must reach it.
     pg_root = Path(tempfile.mkdtemp(prefix="pipeline-factory-e2e-pg-"))
@@ -247,8 +270,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, neo4j_server: Any) -> Iter
         stdout=(logs / "mail.log").open("w"), stderr=subprocess.STDOUT, start_new_session=True,
     )
     shutil.copytree(ROOT / "config", config, ignore=shutil.ignore_patterns("schema"))
-    for name, text in E2E_SPECS.items():
+    for name, text in (specs if specs is not None else E2E_SPECS).items():
         (config / "pipelines" / name).write_text(text)
+    if configure:
+        configure(config)
     (home / "passwords.json").write_text(json.dumps({"admin": PASSWORD}))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -258,7 +283,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, neo4j_server: Any) -> Iter
         **os.environ,
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"{pg}/airflow",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__EXECUTOR": executor,
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://postgres@127.0.0.1:{pg_port}/airflow",
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
@@ -291,6 +317,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, neo4j_server: Any) -> Iter
             "conn_type": "smtp", "host": "127.0.0.1", "port": mail_port,
             "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "pipelines@e2e.local"},
         }),
+        **(extra_env or {}),
     }
     env.pop("PIPELINE_RUNTIME", None)
     cluster = Cluster(root=root, env=env, url=url, config=config, data_dir=data_dir, ledger_url=ledger_url,
@@ -308,6 +335,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, neo4j_server: Any) -> Iter
                 [AIRFLOW, name], env=env, stdout=(logs / f"{name}.log").open("w"), stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        for name, (argv, overrides) in (extra_processes or {}).items():
+            cluster.start_process(name, argv, overrides)
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             try:
@@ -333,3 +362,117 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, neo4j_server: Any) -> Iter
                 os.killpg(proc.pid, signal.SIGKILL)
         _stop_postgres(pgdata)
         shutil.rmtree(pg_root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory, neo4j_server: Any) -> Iterator[Cluster]:
+    """The LocalExecutor tier's cluster, shared by the whole session."""
+    with airflow_cluster(tmp_path_factory.mktemp("e2e")) as running:
+        yield running
+
+
+# --- The CeleryExecutor tier (test_celery.py) ----------------------------------------
+
+WORKERS = ("worker-a", "worker-b")
+
+
+def _collect_spec(name: str, queue: str, policy: str, term: str, results: int) -> str:
+    return f"""\
+name: {name}
+description: One PubMed collection pinned to the {queue} queue.
+stages:
+  - name: collect
+    type: collect_pubmed
+    policy: {policy}
+    pool: ncbi
+    queue: {queue}
+    with:
+      search_terms: [{json.dumps(term)}]
+      max_results_per_term: {results}
+      batch_size: 2
+      mode: full
+      refresh: true
+"""
+
+
+#: Collections pinned to one worker each: two at once (the limiter), and a trip/probe pair (the breaker).
+CELERY_SPECS = {
+    "e2e_collect_a.yaml": _collect_spec("e2e_collect_a", "worker_a", "polite-api", "mRNA vaccine", 40),
+    "e2e_collect_b.yaml": _collect_spec("e2e_collect_b", "worker_b", "polite-api", "genome sequencing", 40),
+    "e2e_breaker_trip.yaml": _collect_spec("e2e_breaker_trip", "worker_a", "e2e-breaker", "CAR-T cell therapy", 4),
+    "e2e_breaker_probe.yaml": _collect_spec("e2e_breaker_probe", "worker_b", "e2e-breaker", "CAR-T cell therapy", 4),
+}
+
+
+def _configure(config: Path) -> None:
+    """Two NCBI callers at once (the shared limiter keeps them under the limit), quick retries, a touchy breaker.
+
+    The GraphRAG pipelines run on demand only here: unpausing a scheduled DAG
+    starts its latest slot with the default (large) params, work the two
+    one-slot workers have no time for.  Schedules are the LocalExecutor tier's.
+    """
+    for name in ("graphrag_incremental", "graphrag_consistency"):
+        path = config / "pipelines" / f"{name}.yaml"
+        path.write_text(re.sub(r"(?m)^schedule: .*$", "schedule: null", path.read_text()))
+    pools = yaml.safe_load((config / "pools.yaml").read_text())
+    pools["pools"]["ncbi"]["slots"] = 2
+    (config / "pools.yaml").write_text(yaml.safe_dump(pools))
+    policies = yaml.safe_load((config / "policies.yaml").read_text())
+    policies["policies"]["default"].update(backoff_initial_seconds=1, backoff_jitter_seconds=0,
+                                           backoff_strategy="none")
+    policies["policies"]["e2e-breaker"] = {
+        "description": "Fails at the first error and opens the shared breaker for a long while.",
+        "max_attempts": 1, "backoff_strategy": "none", "backoff_initial_seconds": 0, "backoff_max_seconds": 0,
+        "timeout_seconds": 300, "rate_limit_per_second": 3,
+        "circuit_breaker": {"failure_threshold": 1, "reset_timeout_seconds": 600, "success_threshold": 1},
+    }
+    (config / "policies.yaml").write_text(yaml.safe_dump(policies, sort_keys=False))
+
+
+def _worker(name: str, root: Path) -> tuple[list[str], dict[str, str]]:
+    queue = name.replace("-", "_")
+    argv = [AIRFLOW, "celery", "worker", "--queues", f"default,{queue}", "--concurrency", "1",
+            "--celery-hostname", f"{name}@%h", "--pid", str(root / f"{name}.pid"), "--without-mingle",
+            "--without-gossip"]
+    # Each worker serves its task logs on its own port: two on one machine.
+    return argv, {"PIPELINE_WORKER_NAME": name, "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}
+
+
+def _wait_ready(cluster: Cluster, names: tuple[str, ...], timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(" ready." in (cluster.logs / f"{name}.log").read_text(errors="replace") for name in names):
+            return
+        for name in names:
+            if cluster.processes[name].poll() is not None:
+                cluster.fail(f"celery {name} exited with {cluster.processes[name].returncode}")
+        time.sleep(2)
+    cluster.fail(f"celery workers {names} did not report ready")
+
+
+@pytest.fixture(scope="module")
+def celery_cluster(tmp_path_factory: pytest.TempPathFactory, neo4j_server: Any) -> Iterator[Cluster]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is missing: run `make system-deps`")
+    root = tmp_path_factory.mktemp("e2e-celery")
+    redis_port = free_port()
+    redis = subprocess.Popen(
+        ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=(root / "redis.log").open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    env = {
+        "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1",
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "pipeline_factory.hostname.worker_hostname",
+        "PIPELINE_REDIS_URL": f"redis://127.0.0.1:{redis_port}/1",
+    }
+    try:
+        with airflow_cluster(root, executor="CeleryExecutor", specs=CELERY_SPECS, configure=_configure,
+                             extra_env=env, extra_processes={w: _worker(w, root) for w in WORKERS}) as cluster:
+            _wait_ready(cluster, WORKERS)
+            yield cluster
+    finally:
+        redis.terminate()
+        redis.wait(timeout=30)
+        # The LocalExecutor tier shares this Neo4j and counts what it holds.
+        neo4j_server.write("MATCH (n) DETACH DELETE n")

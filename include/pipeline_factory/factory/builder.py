@@ -52,12 +52,14 @@ def _start_date(value: date | datetime) -> datetime:
 
 
 def task_kwargs(stage: ResolvedStage, spec: PipelineSpec) -> dict[str, Any]:
-    """Arguments every task gets, whatever its operator: id, retries, timeout, pool, docs."""
+    """Arguments every task gets, whatever its operator: id, retries, timeout, pool, queue, docs."""
     kwargs: dict[str, Any] = {"task_id": stage.name, "owner": spec.owner,
                               **stage.policy.airflow_task_kwargs(stage.budget)}
     kwargs["execution_timeout"] = timedelta(seconds=stage.timeout) if stage.timeout is not None else None
     if stage.pool:
         kwargs["pool"] = stage.pool
+    if stage.queue:
+        kwargs["queue"] = stage.queue
     if stage.description:
         kwargs["doc_md"] = stage.description
     return kwargs

@@ -38,6 +38,7 @@ def describe_task(task: Any) -> dict[str, Any]:
         "max_retry_delay_seconds": _seconds(task.max_retry_delay),
         "timeout_seconds": _seconds(task.execution_timeout),
         "pool": task.pool,
+        "queue": task.queue,
     }
     if hasattr(task, "stage_type"):
         out["stage_type"] = task.stage_type

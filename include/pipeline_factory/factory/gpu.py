@@ -22,12 +22,16 @@ SKIP_EXIT_CODE = 99
 
 
 def runner_arguments(pipeline: str, stage: str) -> list[str]:
-    """The runner's arguments, templated by Airflow at run time."""
+    """The runner's arguments, templated by Airflow at run time.
+
+    ``dict(params)``: the task's context holds the run's params as a plain dict
+    in Airflow 3 (a ``ParamsDict`` in older code paths), and both convert.
+    """
     return [
         pipeline,
         stage,
         "--run-id", "{{ run_id }}",
-        "--params", "{{ params.dump() | tojson }}",
+        "--params", "{{ dict(params) | tojson }}",
         "--try-number", "{{ ti.try_number }}",
     ]
 
@@ -41,6 +45,7 @@ def container_env(spec: PipelineSpec, profile: RuntimeProfile, profile_name: str
     return {
         "PIPELINE_RUNTIME": profile_name,
         "PIPELINE_DATA_DIR": profile.data_dir,
+        "PIPELINE_UMASK": "002",  # group 0 shares the data volume with the worker
         **profile.env,
     }
 
@@ -109,16 +114,21 @@ def docker_kwargs(
     mounts = []
     if profile.workspace_volume:
         mounts.append(Mount(target=profile.data_dir, source=profile.workspace_volume, type="volume"))
+    # The entrypoint is set, as the pod's ``cmds`` are: Docker appends
+    # ``command`` to the image's ENTRYPOINT, which the stage-runner image also
+    # sets, so the runner would otherwise be asked to run itself.
     return {
         **task_kwargs,
         "image": stage.image or profile.image,
-        "command": [*RUNNER_CMD, *runner_arguments(spec.name, stage.name)],
+        "entrypoint": list(RUNNER_CMD),
+        "command": runner_arguments(spec.name, stage.name),
         "environment": container_env(spec, profile, "docker"),
         "device_requests": [DeviceRequest(count=profile.gpu_count or -1, capabilities=[["gpu"]])],
         "mounts": mounts,
         "docker_url": profile.docker_url,
         "network_mode": profile.network_mode,
-        "user": str(profile.run_as_user),
+        # Group 0, as the Airflow image's worker: both share the data volume (umask 002).
+        "user": f"{profile.run_as_user}:0",
         "auto_remove": "success",
         "mount_tmp_dir": False,
         "skip_on_exit_code": SKIP_EXIT_CODE,

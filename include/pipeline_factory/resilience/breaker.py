@@ -58,7 +58,9 @@ def _engine(url: str) -> sa.Engine:
 
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            from pipeline_factory.workspace import precreate_sqlite_file
+
+            precreate_sqlite_file(Path(path))
     engine = sa.create_engine(url, **kwargs)
     _metadata.create_all(engine, checkfirst=True)
     return engine

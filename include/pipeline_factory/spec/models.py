@@ -118,6 +118,9 @@ class StageSpec(_Strict):
     policy: str | None = Field(None, description="A policy from policies.yaml; default: the pipeline's.")
     compute: Literal["cpu", "gpu"] | None = Field(None, description="Default: the stage type's.")
     pool: str | None = Field(None, description="An Airflow pool limiting how many such tasks run at once.")
+    queue: str | None = Field(
+        None, description="CeleryExecutor only: the worker queue the task goes to (e.g. workers with a GPU)."
+    )
     timeout: Seconds | None = Field(None, description="Seconds; overrides the policy's timeout.")
     image: str | None = Field(None, description="Container image for GPU stages; default: the runtime profile's.")
     inputs: dict[str, Identifier] | None = Field(

@@ -71,6 +71,10 @@ class ResolvedStage:
         return self.spec.description
 
     @property
+    def queue(self) -> str | None:
+        return self.spec.queue
+
+    @property
     def condition(self) -> GateCondition | None:
         return self.spec.condition
 

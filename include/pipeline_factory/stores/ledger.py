@@ -37,6 +37,7 @@ from pipeline_factory.stores.ledger_schema import (
     JobEvent,
     utcnow,
 )
+from pipeline_factory.workspace import precreate_sqlite_file
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            precreate_sqlite_file(Path(database))
             engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         else:
             engine = create_engine(url, connect_args={"check_same_thread": False}, poolclass=StaticPool)

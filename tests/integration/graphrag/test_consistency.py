@@ -127,7 +127,7 @@ def test_a_check_during_a_full_rebuild_waits_for_it_and_never_cries_wolf(graph, 
             check_waits.wait(120)  # the check is running now, the stores still lag the snapshot
             UpdateGraph().run(ctx("update_graph"), UpdateGraphParams(mode="replace"))
             UpdateVectors().run(ctx("update_vectors"), UpdateVectorsParams(recreate=True))
-            WriteRunSummary().run(ctx("report"), GraphragReportParams(collect_stage=None))
+            WriteRunSummary().run(ctx("report"), GraphragReportParams())
         except BaseException as exc:  # reported by the test below
             failures.append(exc)
             collected.set()

@@ -28,6 +28,9 @@ NOT_DEPLOYMENT_SETTINGS = {
     "MLFLOW_PORT": "the local MLflow launcher (tracking/server.py); compose runs its own mlflow service",
     "PIPELINE_VECTOR_ENGINE": "the embedded vector engine; compose sets QDRANT_URL (the Qdrant server)",
     "PIPELINE_VECTOR_LOCK_TIMEOUT": "the embedded Qdrant Edge engine's shard lock; compose uses the Qdrant server",
+    "PIPELINE_UMASK": "set by the factory on stage containers and pods (002); workers keep the image's umask",
+    "PIPELINE_WORKER_NAME": "one per Celery worker where several share a host (make run EXECUTOR=celery); "
+                            "unset, the worker reports its host name",
 }
 
 

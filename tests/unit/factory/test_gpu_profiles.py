@@ -78,7 +78,10 @@ def test_docker_profile_requests_a_gpu(config_copy: Path):
     task = _dag(config_copy, "docker").get_task("convert")
     assert type(task).__name__ == "DockerOperator"
     assert task.image == "ghcr.io/pipeline-factory/stage-runner:0.1.0"
-    assert task.command[:5] == ["python", "-m", "pipeline_factory.runner", "gpu_job", "convert"]
+    # The image's ENTRYPOINT is replaced, not prefixed to the command (Docker appends command to it).
+    assert task.entrypoint == ["python", "-m", "pipeline_factory.runner"]
+    assert task.command[:2] == ["gpu_job", "convert"]
+    assert task.user == "1000:0"
     request = task.device_requests[0]
     assert request["Capabilities"] == [["gpu"]] and request["Count"] == 1
     assert task.skip_on_exit_code == [99] or 99 in task.skip_on_exit_code
@@ -100,8 +103,49 @@ def test_every_profile_runs_the_same_entrypoint(config_copy: Path, profile: str)
     if profile == "kubernetes":
         argv = [*task.cmds, *task.arguments]
     elif profile == "docker":
-        argv = list(task.command)
+        argv = [*task.entrypoint, *task.command]
     else:
         argv = task.command({"run_id": "r1", "params": {}, "ti": type("TI", (), {"try_number": 1})()})
         argv = ["python", *argv[1:]]
     assert argv[:5] == ["python", "-m", "pipeline_factory.runner", "gpu_job", "convert"]
+
+
+@pytest.mark.parametrize("profile", ["docker", "kubernetes"])
+@pytest.mark.parametrize("as_params_dict", [False, True])
+def test_container_arguments_render_the_runs_params_as_json(config_copy: Path, profile: str, as_params_dict: bool):
+    import json
+
+    from airflow.sdk.definitions.param import ParamsDict
+
+    task = _dag(config_copy, profile).get_task("convert")
+    argv = list(task.command) if profile == "docker" else list(task.arguments)
+    params = {"size": 7, "name": "x y"}
+    context = {"run_id": "manual__1", "params": ParamsDict(params) if as_params_dict else dict(params),
+               "ti": type("TI", (), {"try_number": 2})()}
+    rendered = task.render_template(argv, context, task.dag.get_template_env())
+    assert json.loads(rendered[rendered.index("--params") + 1]) == params
+    assert rendered[rendered.index("--run-id") + 1] == "manual__1"
+    assert rendered[rendered.index("--try-number") + 1] == "2"
+
+
+def test_a_stage_queue_routes_its_task_and_others_keep_the_default(config_copy: Path):
+    from airflow.configuration import conf
+
+    (config_copy / "pipelines" / "gpu_job.yaml").write_text(GPU_SPEC.replace(
+        "    policy: gpu-bound\n", "    policy: gpu-bound\n    queue: gpu_workers\n"))
+    specs = load_specs(config_dir=config_copy, profile_name="local")
+    assert not specs.problems, specs.problems
+    dag = build_dag(specs.specs["gpu_job"], policies=specs.policies, profile_name="local", profile=specs.profile)
+    assert dag.get_task("convert").queue == "gpu_workers"
+    assert dag.get_task("prepare").queue == conf.get("operators", "default_queue")
+
+
+def test_worker_hostname_names_the_worker_when_told(monkeypatch: pytest.MonkeyPatch):
+    import socket
+
+    from pipeline_factory.hostname import worker_hostname
+
+    monkeypatch.setenv("PIPELINE_WORKER_NAME", "worker-a")
+    assert worker_hostname() == "worker-a"
+    monkeypatch.delenv("PIPELINE_WORKER_NAME")
+    assert worker_hostname() == socket.getfqdn()

@@ -41,6 +41,7 @@ from pipeline_factory.stages.documents.bounded_decoding import (
 )
 from pipeline_factory.stages.documents.params import DownloadPdfParams
 from pipeline_factory.stages.documents.records import DOCUMENTS_FILE, data_relative, read_jsonl
+from pipeline_factory.workspace import share_like_new_files
 
 NO_RETRY = Policy(
     name="no-retry", max_attempts=1, backoff_strategy="none", backoff_initial_seconds=0, backoff_max_seconds=0
@@ -87,6 +88,7 @@ def fetch_pdf(client: Any, url: str, params: DownloadPdfParams, expected_sha256:
     size = 0
     with tempfile.NamedTemporaryFile(dir=store, suffix=".part", delete=False) as handle:
         tmp = Path(handle.name)
+        share_like_new_files(handle.fileno())  # the PDF converter may run as another user
         try:
             with client.stream("GET", url) as response:
                 status = response.status_code

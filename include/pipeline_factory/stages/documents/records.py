@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from pipeline_factory import settings
+from pipeline_factory.workspace import atomic_temp
 
 DOCUMENTS_FILE = "documents.jsonl"
 CHUNKS_FILE = "chunks.jsonl"
@@ -24,8 +24,7 @@ CHUNKS_FILE = "chunks.jsonl"
 
 def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> int:
     """Write all records or none: a crashed stage leaves the previous file, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = atomic_temp(path)
     count = 0
     try:
         with os.fdopen(fd, "w") as handle:
