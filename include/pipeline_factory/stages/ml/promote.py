@@ -1,14 +1,19 @@
 """promote: apply the spec's promotion rule and move the registry aliases.
 
-The decision (champion or challenger), its reason and the numbers compared
-are tagged on every model version of the run, on the MLflow run, and written
-to the run report (``<run dir>/<stage>/report.md`` and
+The champion is scored on this run's held-out rows (minus any row either
+model trained on) and the rule compares the two on those same rows.  The
+decision (champion or challenger), its reason, both models' metrics, the
+rows' count and fingerprint are tagged on every model version of the run, on
+the MLflow run (with ``comparison.json`` in MLflow's validation shape), and
+written to the run report (``<run dir>/<stage>/report.md`` and
 ``<reports dir>/<pipeline>/<run id>.promotion.json``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from pipeline_factory import settings
@@ -40,6 +45,76 @@ def approval_of(ctx: StageContext, params: PromoteParams) -> dict[str, Any]:
     return dict(result)
 
 
+def make_compare(ctx: StageContext, registered: Any, lead: str):
+    """The ``compare`` hook for :func:`~pipeline_factory.tracking.promotion.promote`: this run's rows."""
+    import pandas as pd
+
+    from pipeline_factory.stages.ml.compare import compare_on_rows, load_candidate
+    from pipeline_factory.stages.ml.preprocess import ROW_ID
+
+    prep = find_result(ctx, "ml.preprocess")
+    trained = find_result(ctx, "ml.train")
+    evaluated = find_result(ctx, "ml.evaluate")
+    folder = Path(prep["folder"])
+    schema = json.loads((folder / "schema.json").read_text())
+    rows = pd.read_parquet(folder / "test.parquet")
+    seen = set()
+    for name in ("train", "validation"):
+        part = pd.read_parquet(folder / f"{name}.parquet")
+        if ROW_ID in part.columns:
+            seen.update(part[ROW_ID].tolist())
+    candidate = load_candidate(Path(trained["folder"]), list(trained["planned"]))
+
+    def compare(champion: Any):
+        return compare_on_rows(
+            mlflow_config.configure(), champion, candidate, rows, lead_model=lead,
+            prefix=registered["registered_model_prefix"], time_column=schema["time_column"],
+            classes=schema["classes"], candidate_seen=seen, candidate_metrics=evaluated.get("metrics"),
+        )
+
+    return compare
+
+
+def validation_record(rule: Any, outcome: dict[str, Any]) -> dict[str, Any]:
+    """The comparison in the shape of MLflow's ``validate_evaluation_results`` (metric -> threshold, values)."""
+    comparison = outcome.get("comparison") or {}
+    candidate = comparison.get("candidate") or {}
+    champion = comparison.get("champion") or {}
+    record: dict[str, Any] = {"rows": comparison.get("rows"), "rows_fingerprint": comparison.get("rows_fingerprint"),
+                              "excluded_rows": comparison.get("excluded_rows"),
+                              "baseline": outcome.get("baseline"), "unavailable": comparison.get("unavailable"),
+                              "metrics": {}}
+    record["metrics"][rule.metric] = {
+        "candidate": candidate.get(rule.metric, outcome.get("candidate_value")),
+        "baseline": champion.get(rule.metric, outcome.get("champion_value")),
+        "threshold": {"threshold": rule.floor, "min_absolute_change": rule.min_improvement,
+                      "greater_is_better": rule.higher_is_better},
+        "margin": outcome.get("margin"),
+        "passed": outcome.get("outcome") == "champion",
+    }
+    for guardrail in rule.parsed_guardrails():
+        record["metrics"][guardrail.metric] = {
+            "candidate": candidate.get(guardrail.metric), "baseline": champion.get(guardrail.metric),
+            "threshold": {"threshold": guardrail.threshold, "operator": guardrail.op},
+            "passed": not any(str(guardrail) in check for check in outcome.get("failed_checks") or []),
+        }
+    return record
+
+
+def log_comparison(client: Any, run_id: str, rule: Any, outcome: dict[str, Any]) -> dict[str, Any]:
+    """Both models' metrics on the same rows, the margin and the rule, on the candidate's MLflow run."""
+
+    record = validation_record(rule, outcome)
+    comparison = outcome.get("comparison") or {}
+    for whose in ("candidate", "champion"):
+        for name, value in (comparison.get(whose) or {}).items():
+            client.log_metric(run_id, f"compare.{whose}.{name}", float(value))
+    if outcome.get("margin") is not None:
+        client.log_metric(run_id, "compare.margin", float(outcome["margin"]))
+    client.log_dict(run_id, record, "promotion/comparison.json")
+    return record
+
+
 def render_report(ctx: StageContext, outcome: dict[str, Any], registered: Any, approval: dict | None) -> str:
     lines = [
         f"# Promotion: {ctx.pipeline} run {ctx.run_id}",
@@ -49,6 +124,7 @@ def render_report(ctx: StageContext, outcome: dict[str, Any], registered: Any, a
         f"- candidate value: {outcome['candidate_value']}",
         f"- champion value: {outcome['champion_value']}",
         f"- margin: {outcome['margin']}",
+        f"- compared on: {_rows_line(outcome)}",
         f"- lead model: {outcome['lead_model']} (candidate v{outcome['candidate_version']}, "
         f"champion now v{outcome['champion_version']})",
         f"- MLflow run: {registered['run_url']}",
@@ -56,6 +132,16 @@ def render_report(ctx: StageContext, outcome: dict[str, Any], registered: Any, a
     if approval:
         lines.append(f"- approved by: {approval.get('responded_by') or 'unknown'}")
     return "\n".join(lines) + "\n"
+
+
+def _rows_line(outcome: dict[str, Any]) -> str:
+    comparison = outcome.get("comparison")
+    if not comparison:
+        return "no champion to compare with" if outcome.get("baseline") == "none" else "each run's own test split"
+    if comparison.get("unavailable"):
+        return f"nothing: the champion could not be scored ({comparison['unavailable']})"
+    return (f"the same {comparison['rows']} held-out rows (fingerprint {comparison['rows_fingerprint']}, "
+            f"{comparison['excluded_rows']} rows left out because a model trained on them)")
 
 
 class Promote:
@@ -72,19 +158,24 @@ class Promote:
         if approval:
             extra["promotion.approved_by"] = str(approval.get("responded_by") or "unknown")
         client = mlflow_config.configure()
+        rule = params.rule()
         result = promote(
-            client, params.rule(), registered["mlflow_run_id"], versions, lead,
+            client, rule, registered["mlflow_run_id"], versions, lead,
             extra_tags=extra, lock_timeout_seconds=params.lock_timeout_seconds,
+            compare=make_compare(ctx, registered, lead),
         )
         outcome = result.as_dict()
         for key, value in result.decision.as_tags().items():
             client.set_tag(registered["mlflow_run_id"], key, value)
+        outcome["validation"] = log_comparison(client, registered["mlflow_run_id"], rule, outcome)
 
         report = render_report(ctx, outcome, registered, approval)
         (ctx.stage_dir / "report.md").write_text(report)
         payload = {**outcome, "pipeline": ctx.pipeline, "run_id": ctx.run_id,
                    "mlflow_run_id": registered["mlflow_run_id"], "run_url": registered["run_url"],
-                   "registered_model": versions[lead].name}
+                   "registered_model": versions[lead].name,
+                   "model_versions": {name: {"name": v.name, "version": v.version} for name, v in versions.items()},
+                   "rule": rule.model_dump()}
         write_json_atomic(settings.reports_dir() / ctx.pipeline / f"{safe_run_id(ctx.run_id)}.promotion.json", payload)
         log.info("promote: %s", outcome["reason"])
         return {"kind": "ml.promote", **payload}
