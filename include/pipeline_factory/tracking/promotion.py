@@ -11,11 +11,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from pipeline_factory.tracking.promotion_lock import promotion_lock
-from pipeline_factory.tracking.promotion_rule import CHALLENGER, CHAMPION, Decision, PromotionRule, decide
+from pipeline_factory.tracking.promotion_rule import (
+    CHALLENGER,
+    CHAMPION,
+    REJECTED,
+    Decision,
+    PromotionRule,
+    decide,
+)
 from pipeline_factory.tracking.registry import (
     RegisteredVersion,
     run_metrics,
@@ -84,6 +91,7 @@ def promote(
     extra_tags: Mapping[str, str] | None = None,
     lock_timeout_seconds: float = 600.0,
     compare: Callable[[ModelVersion], Comparison] | None = None,
+    veto: str | None = None,
 ) -> PromotionResult:
     """Decide and apply the promotion of one run's model set.
 
@@ -91,6 +99,8 @@ def promote(
     ``lead_model`` is the key whose champion the rule compares against.
     ``compare`` scores the champion and the candidate on the same rows; without
     it the rule compares the metrics each run logged on its own test split.
+    ``veto`` (a person's "Reject", or no answer in time) records the rule's
+    verdict but moves no alias: the outcome is ``rejected``.
     """
     if lead_model not in versions:
         raise KeyError(f"lead model {lead_model!r} is not among the registered models {sorted(versions)}")
@@ -117,6 +127,8 @@ def promote(
                                   baseline_unavailable=comparison.unavailable)
             else:
                 decision = decide(rule, comparison.candidate, comparison.champion)
+        if veto is not None:
+            decision = replace(decision, outcome=REJECTED, reason=f"{veto}; the rule alone: {decision.reason}")
         tags = {**decision.as_tags(), **(extra_tags or {})}
         if comparison is not None:
             tags.update(comparison_tags(comparison, rule))
@@ -126,6 +138,8 @@ def promote(
         if decision.outcome == CHAMPION:
             set_alias_on_set(client, versions, CHAMPION)
             champion_version = lead.version
+        elif decision.outcome == REJECTED:
+            champion_version = str(current.version) if current is not None else ""
         else:
             set_alias_on_set(client, versions, CHALLENGER)
             champion_version = str(current.version) if current is not None else ""

@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+#: A person said no (or nobody answered in time): the rule's verdict is recorded, no alias moves.
+REJECTED = "rejected"
 
 _COMPARATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -95,7 +97,7 @@ class PromotionRule(BaseModel):
 class Decision:
     """The outcome of the rule, with everything a reviewer needs to check it."""
 
-    outcome: Literal["champion", "challenger"]
+    outcome: Literal["champion", "challenger", "rejected"]
     reason: str
     candidate_value: float
     champion_value: float | None

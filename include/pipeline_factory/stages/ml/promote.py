@@ -32,17 +32,18 @@ APPROVE = "Approve"
 
 
 def approval_of(ctx: StageContext, params: PromoteParams) -> dict[str, Any]:
-    """The approval stage's recorded response; refuses to go on without an 'Approve'."""
+    """The approval stage's recorded response; fails when the run has none at all (a DAG without it)."""
     try:
         result = ctx.upstream_result(params.approval_stage)
     except KeyError:
         raise StageError(
             f"approval: required, but stage {params.approval_stage!r} recorded no response in this run"
         ) from None
-    chosen = list(result.get("chosen_options") or [])
-    if APPROVE not in chosen:
-        raise StageError(f"approval: required, but {params.approval_stage!r} answered {chosen or 'nothing'}")
-    return dict(result)
+    result = dict(result)
+    result["approved"] = APPROVE in list(result.get("chosen_options") or [])
+    result.setdefault("summary", f"{'approved' if result['approved'] else 'rejected'} by "
+                                 f"{result.get('responded_by') or 'unknown'}")
+    return result
 
 
 def make_compare(ctx: StageContext, registered: Any, lead: str):
@@ -115,6 +116,54 @@ def log_comparison(client: Any, run_id: str, rule: Any, outcome: dict[str, Any])
     return record
 
 
+PLOTS_DIR = "plots"
+
+
+def history_points(client: Any, lead: RegisteredVersion, metric: str) -> list[dict[str, Any]]:
+    """The lead metric of every registered version of the lead model (each on its own test split)."""
+    from pipeline_factory.tracking.promotion_rule import CHAMPION
+    from pipeline_factory.tracking.registry import version_by_alias
+
+    champion = version_by_alias(client, lead.name, CHAMPION)
+    points = []
+    for version in client.search_model_versions(f"name='{lead.name}'"):
+        value = client.get_run(version.run_id).data.metrics.get(metric) if version.run_id else None
+        if value is None:
+            continue
+        points.append({"version": str(version.version), "value": float(value),
+                       "champion": champion is not None and str(champion.version) == str(version.version),
+                       "candidate": str(version.version) == str(lead.version)})
+    return sorted(points, key=lambda p: int(p["version"]))
+
+
+def draw_plots(ctx: StageContext, client: Any, result: Any, registered: Any, lead: RegisteredVersion,
+               rule: Any) -> dict[str, str]:
+    """Draw the promotion's plots into ``<stage>/plots`` and log them to the MLflow run under ``plots/``."""
+    import pandas as pd
+
+    from pipeline_factory.stages.ml import plots
+    from pipeline_factory.stages.ml.compare import load_candidate
+    from pipeline_factory.stages.ml.evaluate import score_models
+
+    evaluated = find_result(ctx, "ml.evaluate")
+    comparison = result.comparison
+    if comparison is not None and comparison.candidate_predictions:
+        candidate, champion = comparison.candidate_predictions, comparison.champion_predictions
+    else:
+        prep, trained = find_result(ctx, "ml.preprocess"), find_result(ctx, "ml.train")
+        rows = pd.read_parquet(Path(prep["folder"]) / "test.parquet")
+        loaded = load_candidate(Path(trained["folder"]), list(trained["planned"]))
+        candidate, champion = score_models(loaded, rows, result.lead_model)["predictions"], None
+    importance_file = Path(evaluated["folder"]) / "feature_importance.json"
+    importances = json.loads(importance_file.read_text()) if importance_file.exists() else {}
+    out = ctx.stage_dir / PLOTS_DIR
+    drawn = plots.render_all(out, candidate, champion, lead_model=result.lead_model, importances=importances,
+                             metric=rule.metric, history_points=history_points(client, lead, rule.metric))
+    if drawn:
+        client.log_artifacts(registered["mlflow_run_id"], str(out), PLOTS_DIR)
+    return drawn
+
+
 def render_report(ctx: StageContext, outcome: dict[str, Any], registered: Any, approval: dict | None) -> str:
     lines = [
         f"# Promotion: {ctx.pipeline} run {ctx.run_id}",
@@ -130,7 +179,7 @@ def render_report(ctx: StageContext, outcome: dict[str, Any], registered: Any, a
         f"- MLflow run: {registered['run_url']}",
     ]
     if approval:
-        lines.append(f"- approved by: {approval.get('responded_by') or 'unknown'}")
+        lines.append(f"- approval: {approval['summary']}")
     return "\n".join(lines) + "\n"
 
 
@@ -155,27 +204,32 @@ class Promote:
             for name, v in registered["versions"].items()
         }
         extra = {"promotion.airflow_run_id": ctx.run_id}
-        if approval:
+        veto = None
+        if approval and approval["approved"]:
             extra["promotion.approved_by"] = str(approval.get("responded_by") or "unknown")
+        elif approval:
+            veto = f"not approved: {approval['summary']}"
+            extra["promotion.approval"] = approval["summary"]
         client = mlflow_config.configure()
         rule = params.rule()
         result = promote(
             client, rule, registered["mlflow_run_id"], versions, lead,
             extra_tags=extra, lock_timeout_seconds=params.lock_timeout_seconds,
-            compare=make_compare(ctx, registered, lead),
+            compare=make_compare(ctx, registered, lead), veto=veto,
         )
         outcome = result.as_dict()
         for key, value in result.decision.as_tags().items():
             client.set_tag(registered["mlflow_run_id"], key, value)
         outcome["validation"] = log_comparison(client, registered["mlflow_run_id"], rule, outcome)
+        plots = draw_plots(ctx, client, result, registered, versions[lead], rule)
 
         report = render_report(ctx, outcome, registered, approval)
         (ctx.stage_dir / "report.md").write_text(report)
-        payload = {**outcome, "pipeline": ctx.pipeline, "run_id": ctx.run_id,
+        payload = {**outcome, "approval": approval, "pipeline": ctx.pipeline, "run_id": ctx.run_id,
                    "mlflow_run_id": registered["mlflow_run_id"], "run_url": registered["run_url"],
                    "registered_model": versions[lead].name,
                    "model_versions": {name: {"name": v.name, "version": v.version} for name, v in versions.items()},
-                   "rule": rule.model_dump()}
+                   "rule": rule.model_dump(), "plots_dir": str(ctx.stage_dir / PLOTS_DIR), "plots": plots}
         write_json_atomic(settings.reports_dir() / ctx.pipeline / f"{safe_run_id(ctx.run_id)}.promotion.json", payload)
         log.info("promote: %s", outcome["reason"])
         return {"kind": "ml.promote", **payload}
