@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
-from pipeline_factory.ui import overview
+from pipeline_factory.ui import overview, promotions
 from pipeline_factory.ui.auth import bearer_scheme, current_user, login_url
 from pipeline_factory.ui.page import PAGE
 
@@ -62,6 +62,17 @@ def api_router() -> APIRouter:
     @router.get("/models")
     async def models() -> dict[str, Any]:
         return await _section("models", overview.models_overview)
+
+    @router.get("/promotions")
+    async def promotions_section() -> dict[str, Any]:
+        return await _section("promotions", promotions.promotions_overview)
+
+    @router.get("/promotions/plot")
+    async def promotion_plot(pipeline: str, report: str, name: str) -> FileResponse:
+        try:
+            return FileResponse(promotions.plot_file(pipeline, report, name), media_type="image/png")
+        except (FileNotFoundError, ValueError):
+            raise HTTPException(status_code=404, detail="no such plot") from None
 
     return router
 
