@@ -199,12 +199,15 @@ function renderBreakers(data) {
 }
 
 const number = x => x === null || x === undefined ? "-" : Number(x).toFixed(4);
+// Green when the candidate is better: for error metrics (rmse) that is a negative delta.
+const better = r => r.delta === null || r.delta === undefined ? 0
+  : /rmse|error|loss/.test(r.metric) ? -r.delta : r.delta;
 function compareTable(rows, id) {
   return el("table", {class: "compact", id: id},
     el("thead", {}, el("tr", {}, ["metric", "candidate", "champion", "delta"].map(h => el("th", {}, h)))),
     el("tbody", {}, rows.map(r => el("tr", {"data-metric": r.metric}, el("td", {}, r.metric),
       el("td", {class: "num"}, number(r.candidate)), el("td", {class: "num"}, number(r.champion)),
-      el("td", {class: "num " + (r.delta > 0 ? "delta-up" : r.delta < 0 ? "delta-down" : "")},
+      el("td", {class: "num " + (better(r) > 0 ? "delta-up" : better(r) < 0 ? "delta-down" : "")},
          r.delta === null || r.delta === undefined ? "-" : (r.delta > 0 ? "+" : "") + number(r.delta))))));
 }
 let promotionsPromise = null;
