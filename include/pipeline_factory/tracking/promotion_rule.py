@@ -186,7 +186,8 @@ def decide(
             return Decision(CHALLENGER, f"{head}; kept it (baseline_unavailable: refuse)", value, None, None,
                             failed, "unavailable")
         if failed:
-            return Decision(CHALLENGER, f"{head}; " + "; ".join(failed), value, None, None, failed, "unavailable")
+            return Decision(CHALLENGER, f"{head}; not promoted without a comparison (baseline_unavailable: "
+                            "promote) because " + "; ".join(failed), value, None, None, failed, "unavailable")
         return Decision(CHAMPION, f"{head}; promoted without a comparison (baseline_unavailable: promote); "
                         f"{rule.metric}={_fmt(value)}", value, None, None, [], "unavailable")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_REASON = 300
+#: user:password@ in a URL (a tracking or artifact store URI inside an exception message).
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s:]+:[^/@\s]+@")
 
 
 class BaselineUnavailable(Exception):
@@ -184,7 +187,7 @@ def compare_on_rows(
         candidate_report = score_models(dict(candidate), eval_rows, lead_model)
     except Exception as exc:
         reason = str(exc) if isinstance(exc, BaselineUnavailable) else f"{type(exc).__name__}: {exc}"
-        reason = reason[:MAX_REASON]
+        reason = _URL_CREDENTIALS.sub("***@", reason)[:MAX_REASON]
         log.warning("champion v%s cannot be scored on the candidate's rows: %s", champion.version, reason)
         return Comparison(rows=len(rows), fingerprint=rows_fingerprint(rows), candidate=fallback,
                           champion_version=str(champion.version), champion_run_id=champion.run_id,
