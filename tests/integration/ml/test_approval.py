@@ -167,3 +167,46 @@ def test_a_rejected_promotion_still_sends_the_summary_saying_who_and_why(
     body = mailbox.text(mail)
     assert "rejected by reviewer: radius regressor drifts on new clinics" in body
     assert "the rule alone: no champion yet" in body  # what the rule would have done, for the record
+
+
+def _sweep_after_deadline(seen: dict) -> None:
+    """Waits for the request and its deadline, then runs the scheduler's own timeout sweep (in a thread)."""
+    from airflow.jobs.job import Job
+    from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
+
+    try:
+        run_id, _ = _awaiting_input(timeout=240)
+        time.sleep(3)  # past the 2-second response timeout
+        SchedulerJobRunner(job=Job()).check_awaiting_input_timeouts()
+        seen["swept"] = run_id
+    except BaseException as exc:
+        seen["error"] = exc
+
+
+@pytest.mark.timeout(400)
+def test_an_unanswered_approval_still_sends_the_summary(dag_runner, airflow_db, config_copy, ml_data_dir, mailbox,
+                                                        ml_spec, add_batches):
+    from pipeline_factory.tracking.mlflow_config import configure
+    from pipeline_factory.tracking.registry import version_by_alias
+
+    asked = 'with: {subject: "Promote the diagnosis model?"'
+    spec = ml_spec(approval=True).replace(asked, asked + ", response_timeout_seconds: 2")
+    dag = _dag(config_copy, spec)
+    add_batches(ml_data_dir, "1-2")
+    seen: dict = {}
+    sweeper = threading.Thread(target=_sweep_after_deadline, args=(seen,), daemon=True)
+    sweeper.start()
+    run = dag_runner.run(dag)
+    sweeper.join(timeout=30)
+    assert "error" not in seen, seen.get("error")
+
+    states = dag_runner.states(run)
+    assert run.state == "success", states
+    assert states[APPROVAL_TASK] == "success" and states["promote"] == "success" and states["notify"] == "success"
+    client = configure()
+    lead = f"{PIPELINE}.diagnosis_lgbm"
+    assert version_by_alias(client, lead, "champion") is None
+    assert client.get_model_version(lead, "1").tags["promotion.decision"] == "rejected"
+    [mail] = mailbox.wait_for(1)
+    assert "rejected" in mail["Subject"]
+    assert "no response within 0:00:02" in mailbox.text(mail)
