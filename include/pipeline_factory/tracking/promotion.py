@@ -112,7 +112,7 @@ def promote(
             # A retried task whose first attempt already promoted this run.
             decision = Decision(
                 CHAMPION, "already the champion (promotion retried)", candidate_metrics.get(rule.metric, 0.0),
-                candidate_metrics.get(rule.metric), 0.0,
+                candidate_metrics.get(rule.metric), 0.0, baseline="retried",
             )
             return PromotionResult(decision, lead_model, lead.version, str(current.version), str(current.version))
         comparison = None

@@ -103,7 +103,8 @@ class Decision:
     champion_value: float | None
     margin: float | None
     failed_checks: list[str] = field(default_factory=list)
-    #: "same_rows" (both scored on one set of rows), "none" (no champion), "unavailable", "logged" (own splits)
+    #: "same_rows" (both scored on one set of rows), "none" (no champion), "unavailable", "logged" (own
+    #: splits), "retried" (this run is already the champion)
     baseline: str = "same_rows"
 
     @property

@@ -117,6 +117,9 @@ def test_incremental_runs_promote_only_a_better_model(dag_runner, airflow_db, co
     for model in ALL_MODELS:
         assert model in text3
     assert "#/models/ml_test.diagnosis_lgbm/versions/2" in html_text
+    artifacts = Path(__file__).resolve().parents[3] / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    (artifacts / "promotion_summary.eml").write_bytes(mail3.as_bytes())  # open it in a mail client
 
     # Run 4: a batch with flipped labels -> worse model: challenger, champion unchanged, reason tagged.
     add_batches(ml_data_dir, "4", label_noise=0.4)
