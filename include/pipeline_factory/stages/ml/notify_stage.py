@@ -123,8 +123,11 @@ def build_summary(ctx: StageContext) -> dict[str, Any]:
 def _num(value: Any) -> str:
     if value is None:
         return "-"
-    return f"{value:+.4f}" if isinstance(value, float) and value < 0 else (
-        f"{value:.4f}" if isinstance(value, float) else str(value))
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _delta(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.4f}"
 
 
 def as_text(title: str, summary: dict[str, Any]) -> str:
@@ -137,7 +140,7 @@ def as_text(title: str, summary: dict[str, Any]) -> str:
     if summary["metrics"]:
         lines += ["", f"Metrics ({summary['rows_note']}):", f"  {'metric':34} {'candidate':>10} {'champion':>10} "
                   f"{'delta':>10}"]
-        lines += [f"  {r['metric']:34} {_num(r['candidate']):>10} {_num(r['champion']):>10} {_num(r['delta']):>10}"
+        lines += [f"  {r['metric']:34} {_num(r['candidate']):>10} {_num(r['champion']):>10} {_delta(r['delta']):>10}"
                   for r in summary["metrics"]]
     if summary["models"]:
         lines += ["", f"Models trained ({len(summary['models'])}):"]
@@ -169,8 +172,9 @@ def as_html(title: str, summary: dict[str, Any]) -> str:
         head = "".join(f"<th style='text-align:left;padding:2px 8px'>{h}</th>"
                        for h in ("metric", "candidate", "champion", "delta"))
         body = "".join(
-            f"<tr><td style='padding:2px 8px'>{e(r['metric'])}</td><td>{_num(r['candidate'])}</td>"
-            f"<td>{_num(r['champion'])}</td><td>{_num(r['delta'])}</td></tr>" for r in summary["metrics"])
+            f"<tr><td style='padding:2px 8px'>{e(r['metric'])}</td><td align='right'>{_num(r['candidate'])}</td>"
+            f"<td align='right'>{_num(r['champion'])}</td><td align='right'>{_delta(r['delta'])}</td></tr>"
+            for r in summary["metrics"])
         parts.append(f"<h3 style='font-family:sans-serif'>Metrics</h3><p style='font-family:sans-serif'>"
                      f"{e(summary['rows_note'])}</p><table border='1' cellspacing='0' cellpadding='3' "
                      f"style='border-collapse:collapse;font-family:monospace'><tr>{head}</tr>{body}</table>")
