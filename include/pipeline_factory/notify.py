@@ -73,18 +73,52 @@ def parse_notifiers(specs: Sequence[Mapping[str, Any]]) -> list[NotifierSpec]:
 # --- sending -----------------------------------------------------------------------------------
 
 
-def _send_smtp(spec: SmtpNotifierSpec, subject: str, text: str, html_body: str | None) -> None:
+def mime_message(
+    subject: str, from_email: str, to: Sequence[str], cc: Sequence[str], text: str, html_body: str | None,
+    images: Mapping[str, bytes] | None = None,
+) -> Any:
+    """A mail a client can show: a plain-text part and an HTML part whose ``cid:`` images travel inline.
+
+    ``multipart/alternative`` (text, then ``multipart/related`` HTML + PNGs):
+    a client without HTML shows the text, one with HTML shows the pictures in place.
+    """
+    from email.message import EmailMessage
+    from email.utils import formatdate, make_msgid
+
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = from_email
+    message["To"] = ", ".join(to)
+    if cc:
+        message["Cc"] = ", ".join(cc)
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain=from_email.rsplit("@", 1)[-1] or "localhost")
+    message.set_content(text)
+    message.add_alternative(html_body or f"<pre>{html.escape(text)}</pre>", subtype="html")
+    if images:
+        html_part = message.get_payload()[-1]
+        for cid, data in images.items():
+            html_part.add_related(data, maintype="image", subtype="png", cid=f"<{cid}>", filename=f"{cid}.png",
+                                  disposition="inline")
+    return message
+
+
+def _send_smtp(spec: SmtpNotifierSpec, subject: str, text: str, html_body: str | None,
+               images: Mapping[str, bytes] | None = None) -> None:
     from airflow.providers.smtp.hooks.smtp import SmtpHook
 
     with SmtpHook(smtp_conn_id=spec.conn_id) as hook:
         from_email = spec.from_email or hook.from_email or os.environ.get("PIPELINE_NOTIFY_FROM", DEFAULT_FROM)
-        hook.send_email_smtp(
-            to=spec.recipients(),
-            cc=spec.cc or None,
-            subject=spec.subject or subject,
-            html_content=html_body or f"<pre>{html.escape(text)}</pre>",
-            from_email=from_email,
-        )
+        to = spec.recipients()
+        message = mime_message(spec.subject or subject, from_email, to, spec.cc, text, html_body, images)
+        client = hook._smtp_client  # opened by the hook's __enter__ (TLS, login) from the connection
+        for attempt in range(hook.smtp_retry_limit + 1):
+            try:
+                client.send_message(message, from_addr=from_email, to_addrs=[*to, *spec.cc])
+                break
+            except Exception:
+                if attempt == hook.smtp_retry_limit:
+                    raise
 
 
 def _webhook_url(conn_id: str) -> str:
@@ -116,11 +150,13 @@ def send(
     *,
     html_body: str | None = None,
     payload: Mapping[str, Any] | None = None,
+    images: Mapping[str, bytes] | None = None,
 ) -> list[str]:
     """Send one message through every notifier; returns the types that succeeded.
 
     Every notifier is tried even when one fails, then the first failure is
-    raised: a broken webhook must not swallow the mail.
+    raised: a broken webhook must not swallow the mail.  ``images`` (content
+    id -> PNG bytes) go inline into the mail, referenced as ``cid:<id>``.
     """
     parsed = [s if isinstance(s, BaseModel) else parse_notifiers([s])[0] for s in specs]
     sent: list[str] = []
@@ -128,7 +164,7 @@ def send(
     for spec in parsed:
         try:
             if isinstance(spec, SmtpNotifierSpec):
-                _send_smtp(spec, subject, text, html_body)
+                _send_smtp(spec, subject, text, html_body, images)
             elif isinstance(spec, WebhookNotifierSpec):
                 _send_webhook(spec, subject, text, payload or {})
             else:

@@ -146,7 +146,8 @@ def test_the_plugin_registers_its_app_and_a_pipelines_nav_entry(api_server: ApiS
     assert (view["name"], view["href"], view["destination"]) == ("Pipelines", "/pipelines/", "nav")
 
 
-@pytest.mark.parametrize("section", ["overview", "pipelines", "ledger", "breakers", "reports", "models"])
+@pytest.mark.parametrize("section", ["overview", "pipelines", "ledger", "breakers", "reports", "models", "promotions",
+                                     "promotions/plot?pipeline=model_training&report=x.promotion.json&name=a.png"])
 def test_anonymous_requests_are_refused(api_server: ApiServer, section: str) -> None:
     anonymous = http.get(f"{api_server.url}/pipelines/api/{section}")
     assert anonymous.status_code == 401
@@ -327,3 +328,93 @@ def test_the_airflow_ui_shows_the_view_under_its_pipelines_nav_entry(api_server:
         ".map(e => [e.getAttribute('title'), e.innerText, e.getAttribute('href')])"
     )
     assert [label for label in nav if "Pipelines" in (label[1] or "") or label[0] == "Pipelines"], nav
+
+
+# -- the promotion evidence ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_promotions(api_server: ApiServer) -> str:
+    """The shipped model_training spec run twice, stage by stage, into the api-server's data dir and MLflow."""
+    from pipeline_factory.runner import run_stage
+    from pipeline_factory.stages.ml.sample_data import parse_batches, write_batches
+
+    env = {"PIPELINE_DATA_DIR": str(api_server.data_dir), "PIPELINE_FACTORY_CONFIG": str(ROOT / "config"),
+           "MLFLOW_TRACKING_URI": f"sqlite:///{api_server.data_dir / 'mlflow.db'}"}
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        source = api_server.data_dir / "ml" / "incoming" / "breast_cancer"
+        for run_id, batches in (("manual__ui_1", "1-3"), ("manual__ui_2", "4")):
+            write_batches(source, parse_batches(batches))
+            for stage in ("fetch_data", "preprocess", "train", "validate_artifacts", "evaluate", "register",
+                          "promote"):
+                run_stage("model_training", stage, run_id=run_id)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return "manual__ui_2"
+
+
+def test_a_plot_needs_a_login_and_a_listed_name(api_server: ApiServer, two_promotions: str) -> None:
+    token = api_server.token()
+    promotions = http.get(f"{api_server.url}/pipelines/api/promotions",
+                          headers={"Authorization": f"Bearer {token}"}).json()["promotions"]
+    [latest] = [p for p in promotions if p["pipeline"] == "model_training"]
+    assert latest["run_id"] == two_promotions and latest["rows"] > 0
+    plot_url = f"{api_server.url}/pipelines/{latest['plots'][0]['url']}"
+    assert http.get(plot_url).status_code == 401
+    served = http.get(plot_url, headers={"Cookie": f"_token={token}"})
+    assert served.status_code == 200 and served.headers["content-type"] == "image/png"
+    assert served.content.startswith(b"\x89PNG")
+    sneaky = plot_url.replace("name=", "name=..%2F..%2F..%2Fmlflow.db%23")
+    assert http.get(sneaky, headers={"Cookie": f"_token={token}"}).status_code == 404
+
+
+@pytest.mark.slow
+def test_the_view_shows_the_same_rows_tables_and_the_plots(api_server: ApiServer, browser: DevTools,
+                                                           two_promotions: str) -> None:
+    browser.call("Page.enable")
+    browser.call("Emulation.setDeviceMetricsOverride", width=1400, height=1800, deviceScaleFactor=1, mobile=False)
+    browser.call("Network.setCookie", name="_token", value=api_server.token(), url=api_server.url, httpOnly=True)
+    load_page(browser, f"{api_server.url}/pipelines/")
+    browser.evaluate("document.querySelector('#models').scrollIntoView()")
+
+    # The models table: a compact metric/candidate/champion/delta table per model, no wall of metric text.
+    headers = browser.evaluate("Array.from(document.querySelectorAll('#models-table table.compact thead')).map("
+                               "h => h.innerText.trim().split(/\\s+/).join(' '))")
+    assert headers and set(headers) == {"metric candidate champion delta"}, headers
+    assert "macro_f1=" not in browser.evaluate("document.querySelector('#models').innerText")
+    lead_rows = browser.evaluate(
+        "Array.from(document.querySelectorAll('#models-table tr')).filter(r => r.innerText.includes("
+        "'model_training.diagnosis_lgbm')).map(r => r.querySelector('table.compact tbody').innerText)")
+    assert lead_rows and "macro_f1" in lead_rows[0]
+
+    # The promotion section: the decision, the headline table and every plot, loaded (not broken images).
+    promotion = "#promotions [data-promotion=model_training]"
+    assert browser.evaluate(f"document.querySelector('{promotion} .pill').innerText") in ("champion", "challenger")
+    plots = browser.evaluate(f"Array.from(document.querySelectorAll('{promotion} img')).map(i => i.dataset.plot)")
+    assert {"confusion_diagnosis_lgbm.png", "roc_pr_diagnosis_lgbm.png", "history_macro_f1.png",
+            "pred_vs_actual_size_lgbm_mean_area.png", "importance_diagnosis_lgbm.png"} <= set(plots)
+    browser.evaluate(f"document.querySelectorAll('{promotion} img').forEach(i => i.loading = 'eager')")
+    deadline = time.monotonic() + 30
+    loaded = "Array.from(document.querySelectorAll('#promotions img')).every(i => i.complete && i.naturalWidth > 0)"
+    while not browser.evaluate(loaded):
+        assert time.monotonic() < deadline, "plots did not load"
+        time.sleep(0.25)
+
+    shot = browser.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / "pipelines_view_promotions.png"
+    path.write_bytes(base64.b64decode(shot["data"]))
+    assert path.stat().st_size > 50_000
+    # The models table and the promotion section alone, at a size a person can read.
+    box = browser.evaluate("(() => { const a = document.querySelector('#models').getBoundingClientRect(),"
+                           " b = document.querySelector('#promotions').getBoundingClientRect();"
+                           " return [a.left + scrollX, a.top + scrollY, b.right - a.left, b.bottom - a.top] })()")
+    detail = browser.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
+                          clip={"x": box[0], "y": box[1], "width": box[2], "height": box[3], "scale": 1})
+    (ARTIFACTS / "pipelines_view_promotions_detail.png").write_bytes(base64.b64decode(detail["data"]))

@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+#: A person said no (or nobody answered in time): the rule's verdict is recorded, no alias moves.
+REJECTED = "rejected"
 
 _COMPARATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -71,6 +73,11 @@ class PromotionRule(BaseModel):
     guardrails: dict[str, str] = Field(
         default_factory=dict, description='Other metrics that must hold, e.g. {component_avg_r2: ">= 0.95"}.'
     )
+    baseline_unavailable: Literal["refuse", "promote"] = Field(
+        "refuse",
+        description="When the champion cannot be scored on the candidate's rows (artifact gone, features "
+        "changed): refuse keeps it; promote lets a candidate that passes the floor and guardrails replace it.",
+    )
 
     @field_validator("guardrails")
     @classmethod
@@ -90,12 +97,15 @@ class PromotionRule(BaseModel):
 class Decision:
     """The outcome of the rule, with everything a reviewer needs to check it."""
 
-    outcome: Literal["champion", "challenger"]
+    outcome: Literal["champion", "challenger", "rejected"]
     reason: str
     candidate_value: float
     champion_value: float | None
     margin: float | None
     failed_checks: list[str] = field(default_factory=list)
+    #: "same_rows" (both scored on one set of rows), "none" (no champion), "unavailable", "logged" (own
+    #: splits), "retried" (this run is already the champion)
+    baseline: str = "same_rows"
 
     @property
     def promoted(self) -> bool:
@@ -107,6 +117,7 @@ class Decision:
             f"{prefix}decision": self.outcome,
             f"{prefix}reason": self.reason,
             f"{prefix}candidate_value": _fmt(self.candidate_value),
+            f"{prefix}baseline": self.baseline,
         }
         if self.champion_value is not None:
             tags[f"{prefix}champion_value"] = _fmt(self.champion_value)
@@ -122,6 +133,7 @@ class Decision:
             "champion_value": self.champion_value,
             "margin": self.margin,
             "failed_checks": list(self.failed_checks),
+            "baseline": self.baseline,
         }
 
 
@@ -143,12 +155,18 @@ def decide(
     rule: PromotionRule,
     candidate: Mapping[str, float],
     champion: Mapping[str, float] | None,
+    *,
+    baseline_unavailable: str | None = None,
+    baseline: str = "same_rows",
 ) -> Decision:
     """Apply ``rule`` to the candidate's metrics against the champion's.
 
-    Floor and guardrails are absolute checks on the candidate and apply even
-    when there is no champion: a first model that fails them becomes a
-    challenger, so nothing bad is ever served just because it came first.
+    ``candidate`` and ``champion`` should be scored on the same rows.  Floor
+    and guardrails are absolute checks on the candidate and apply even when
+    there is no champion: a first model that fails them becomes a challenger,
+    so nothing bad is ever served just because it came first.  A champion that
+    exists but could not be scored (``baseline_unavailable`` holds why) is
+    handled by the rule's ``baseline_unavailable`` setting.
     """
     value = _metric(candidate, rule.metric, "candidate")
     failed: list[str] = []
@@ -162,10 +180,23 @@ def decide(
         if not guardrail.check(observed):
             failed.append(f"guardrail {guardrail} failed: {guardrail.metric}={_fmt(observed)}")
 
+    if baseline_unavailable is not None:
+        head = f"the champion could not be scored on the candidate's rows ({baseline_unavailable})"
+        if rule.baseline_unavailable == "refuse":
+            failed.insert(0, "baseline unavailable (baseline_unavailable: refuse)")
+            return Decision(CHALLENGER, f"{head}; kept it (baseline_unavailable: refuse)", value, None, None,
+                            failed, "unavailable")
+        if failed:
+            return Decision(CHALLENGER, f"{head}; not promoted without a comparison (baseline_unavailable: "
+                            "promote) because " + "; ".join(failed), value, None, None, failed, "unavailable")
+        return Decision(CHAMPION, f"{head}; promoted without a comparison (baseline_unavailable: promote); "
+                        f"{rule.metric}={_fmt(value)}", value, None, None, [], "unavailable")
+
     if champion is None:
         if failed:
-            return Decision(CHALLENGER, "no champion yet, but " + "; ".join(failed), value, None, None, failed)
-        return Decision(CHAMPION, f"no champion yet; {rule.metric}={_fmt(value)}", value, None, None, [])
+            return Decision(CHALLENGER, "no champion yet, but " + "; ".join(failed), value, None, None, failed,
+                            "none")
+        return Decision(CHAMPION, f"no champion yet; {rule.metric}={_fmt(value)}", value, None, None, [], "none")
 
     champion_value = _metric(champion, rule.metric, "champion")
     margin = value - champion_value if rule.higher_is_better else champion_value - value
@@ -178,6 +209,6 @@ def decide(
         failed.insert(0, "does not beat the champion by min_improvement")
     if failed:
         return Decision(
-            CHALLENGER, f"{comparison}; " + "; ".join(failed), value, champion_value, margin, failed
+            CHALLENGER, f"{comparison}; " + "; ".join(failed), value, champion_value, margin, failed, baseline
         )
-    return Decision(CHAMPION, f"{comparison}; beats the champion", value, champion_value, margin, [])
+    return Decision(CHAMPION, f"{comparison}; beats the champion", value, champion_value, margin, [], baseline)

@@ -52,6 +52,16 @@ PAGE = """<!doctype html>
         margin:4px 0 0; font-size:12px; }
   .unavailable { color:var(--muted); font-style:italic; }
   a { color:var(--accent); }
+  table.compact { width:auto; margin:0; font-size:12px; }
+  table.compact td, table.compact th { padding:1px 8px; }
+  td.num { text-align:right; font-variant-numeric:tabular-nums; }
+  .delta-up { color:var(--ok); } .delta-down { color:var(--bad); }
+  .state-champion { background:#dcfce7; color:var(--ok); } .state-challenger { background:#fef3c7; color:var(--warn); }
+  .state-rejected { background:#fee2e2; color:var(--bad); }
+  .plots { display:flex; flex-wrap:wrap; gap:10px; margin-top:8px; }
+  .plots figure { margin:0; border:1px solid var(--line); border-radius:6px; padding:4px; background:#fff; }
+  .plots img { max-width:420px; height:auto; display:block; }
+  .plots figcaption { font-size:12px; color:var(--muted); }
 </style>
 </head>
 <body data-ready="false">
@@ -61,6 +71,8 @@ PAGE = """<!doctype html>
   <section id="pipelines"><h2>Pipeline specs</h2><div class="body">Loading...</div></section>
   <section id="breakers"><h2>Circuit breakers</h2><div class="body">Loading...</div></section>
   <section id="models"><h2>Models: champion and challenger</h2><div class="body">Loading...</div></section>
+  <section id="promotions"><h2>Latest promotions: candidate and champion on the same rows</h2>
+    <div class="body">Loading...</div></section>
   <section id="reports"><h2>Latest run reports</h2><div class="body">Loading...</div></section>
   <section id="graphrag"><h2>Ask the graph</h2>
     <form id="graphrag-form"><input id="graphrag-q" name="q" type="search" size="60" maxlength="500"
@@ -193,17 +205,60 @@ function renderBreakers(data) {
     : el("p", {class: "muted"}, "No circuit breaker has been used yet (store: " + data.store + ")."));
 }
 
-function renderModels(data) {
+const number = x => x === null || x === undefined ? "-" : Number(x).toFixed(4);
+// Green when the candidate is better: for error metrics (rmse) that is a negative delta.
+const better = r => r.delta === null || r.delta === undefined ? 0
+  : /rmse|error|loss/.test(r.metric) ? -r.delta : r.delta;
+function compareTable(rows, id) {
+  return el("table", {class: "compact", id: id},
+    el("thead", {}, el("tr", {}, ["metric", "candidate", "champion", "delta"].map(h => el("th", {}, h)))),
+    el("tbody", {}, rows.map(r => el("tr", {"data-metric": r.metric}, el("td", {}, r.metric),
+      el("td", {class: "num"}, number(r.candidate)), el("td", {class: "num"}, number(r.champion)),
+      el("td", {class: "num " + (better(r) > 0 ? "delta-up" : better(r) < 0 ? "delta-down" : "")},
+         r.delta === null || r.delta === undefined ? "-" : (r.delta > 0 ? "+" : "") + number(r.delta))))));
+}
+let promotionsPromise = null;
+function promotions() {
+  promotionsPromise = promotionsPromise || fetch("api/promotions", {credentials: "same-origin",
+      headers: {Accept: "application/json"}}).then(r => r.ok ? r.json() : {promotions: []})
+    .catch(() => ({promotions: []}));
+  return promotionsPromise;
+}
+
+async function renderModels(data) {
   if (!data.available) return fill("models", unavailable(data));
   if (!data.models.length) return fill("models", el("p", {class: "muted"}, data.reason || "No registered model yet."));
+  const latest = Object.fromEntries(((await promotions()).promotions || []).map(p => [p.pipeline, p]));
   const version = v => v ? el("div", {}, el("a", {href: v.link, target: "_blank"}, "v" + v.version), " ",
-      v.run_link ? el("a", {href: v.run_link, target: "_blank"}, "run") : null,
-      el("div", {class: "muted"}, Object.entries(v.metrics).map(([k, x]) => k + "=" + Number(x).toFixed(4)).join("  ")))
+      v.run_link ? el("a", {href: v.run_link, target: "_blank"}, "run") : null)
     : el("span", {class: "muted"}, "none");
+  const sameRows = r => {
+    const promo = latest[r.pipeline], rows = promo && promo.models[r.model.slice(r.pipeline.length + 1)];
+    return rows && rows.length ? compareTable(rows) : el("span", {class: "muted"}, "no comparison yet");
+  };
   fill("models", table([["Pipeline", r => r.pipeline],
                         ["Model", r => el("a", {href: r.link, target: "_blank"}, r.model)],
-                        ["Champion", r => version(r.champion)], ["Challenger", r => version(r.challenger)]],
-                       data.models));
+                        ["Champion", r => version(r.champion)], ["Challenger", r => version(r.challenger)],
+                        ["Latest promotion, same rows", sameRows]],
+                       data.models, "models-table"));
+}
+
+function renderPromotions(data) {
+  if (!data.available) return fill("promotions", unavailable(data));
+  if (!data.promotions.length) return fill("promotions", el("p", {class: "muted"}, "No promotion yet."));
+  fill("promotions", data.promotions.map(p => el("div", {class: "pipeline", "data-promotion": p.pipeline},
+    el("h3", {}, p.pipeline, " ", pill(p.decision), " ",
+       el("span", {class: "muted"}, "run " + p.run_id + (p.run_url ? " " : "")),
+       p.run_url ? el("a", {href: p.run_url, target: "_blank"}, "MLflow run") : null),
+    el("div", {}, p.reason),
+    p.approval ? el("div", {}, "Approval: " + p.approval) : null,
+    el("div", {class: "muted"}, p.rows ? "Compared on the same " + p.rows + " held-out rows (fingerprint " +
+       p.rows_fingerprint + ") with champion v" + p.compared_to_version + "; margin " + number(p.margin)
+       : "No champion scored on these rows (" + (p.baseline || "none") + ")."),
+    p.headline.length ? compareTable(p.headline, "promotion-headline-" + p.pipeline) : null,
+    el("div", {class: "plots"}, p.plots.map(plot => el("figure", {},
+      el("img", {src: plot.url, alt: plot.title, loading: "lazy", "data-plot": plot.name}),
+      el("figcaption", {}, plot.title)))))));
 }
 
 function renderReports(data) {
@@ -219,7 +274,7 @@ async function load(name, render) {
   try {
     const response = await fetch("api/" + name, {credentials: "same-origin", headers: {Accept: "application/json"}});
     if (!response.ok) throw new Error("HTTP " + response.status);
-    render(await response.json());
+    await render(await response.json());
   } catch (err) {
     fill(name, el("p", {class: "unavailable"}, "Could not load: " + err.message));
   }
@@ -255,7 +310,7 @@ document.getElementById("graphrag-form").addEventListener("submit", event => {
 });
 
 Promise.all([load("ledger", renderLedger), load("pipelines", renderPipelines), load("breakers", renderBreakers),
-             load("models", renderModels), load("reports", renderReports)])
+             load("models", renderModels), load("promotions", renderPromotions), load("reports", renderReports)])
   .finally(() => {
     document.getElementById("generated").textContent = "as of " + new Date().toLocaleString();
     document.body.setAttribute("data-ready", "true");

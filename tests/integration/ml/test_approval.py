@@ -65,7 +65,7 @@ def _awaiting_input(timeout: float) -> tuple[str, str]:
     raise AssertionError(f"{APPROVAL_TASK} never reached awaiting_input")
 
 
-def _respond(run_id: str, option: str) -> None:
+def _respond(run_id: str, option: str, reason: str | None = None) -> None:
     from airflow.api_fastapi.core_api.datamodels.hitl import UpdateHITLDetailPayload
     from airflow.api_fastapi.core_api.routes.public.hitl import update_hitl_detail
     from airflow.utils.session import create_session
@@ -75,14 +75,15 @@ def _respond(run_id: str, option: str) -> None:
             dag_id=PIPELINE,
             dag_run_id=run_id,
             task_id=APPROVAL_TASK,
-            update_hitl_detail_payload=UpdateHITLDetailPayload(chosen_options=[option], params_input={}),
+            update_hitl_detail_payload=UpdateHITLDetailPayload(
+                chosen_options=[option], params_input={"reason": reason} if reason is not None else {}),
             user=Reviewer(),
             session=session,
         )
 
 
-def _reviewer(seen: dict) -> None:
-    """Waits for the request, notes what the person would see, then approves (in a thread)."""
+def _reviewer(seen: dict, option: str = "Approve", reason: str | None = None) -> None:
+    """Waits for the request, notes what the person would see, then answers (in a thread)."""
     from pipeline_factory.tracking.mlflow_config import configure
     from pipeline_factory.tracking.registry import version_by_alias
 
@@ -95,7 +96,7 @@ def _reviewer(seen: dict) -> None:
         seen["champion_while_waiting"] = version_by_alias(client, lead, "champion")
         time.sleep(2)
         seen["still_waiting"] = _awaiting_input(timeout=1)[0] == run_id
-        _respond(run_id, "Approve")
+        _respond(run_id, option, reason)
         seen["answered"] = True
     except BaseException as exc:
         seen["error"] = exc
@@ -132,3 +133,80 @@ def test_promotion_waits_for_an_approval_in_the_ui(dag_runner, airflow_db, confi
     assert str(champion.version) == "1"
     assert champion.tags["promotion.approved_by"] == "reviewer"
     assert "champion" in mailbox.wait_for(1)[0]["Subject"]
+
+
+@pytest.mark.timeout(400)
+def test_a_rejected_promotion_still_sends_the_summary_saying_who_and_why(
+        dag_runner, airflow_db, config_copy, ml_data_dir, mailbox, ml_spec, add_batches):
+    from pipeline_factory.tracking.mlflow_config import configure
+    from pipeline_factory.tracking.registry import version_by_alias
+
+    dag = _dag(config_copy, ml_spec(approval=True))
+    add_batches(ml_data_dir, "1-2")
+    seen: dict = {}
+    reviewer = threading.Thread(target=_reviewer, args=(seen, "Reject", "radius regressor drifts on new clinics"),
+                                daemon=True)
+    reviewer.start()
+    run = dag_runner.run(dag)
+    reviewer.join(timeout=30)
+    assert "error" not in seen, seen.get("error")
+
+    states = dag_runner.states(run)
+    assert run.state == "success", states
+    # Reject no longer skips promote and notify: promote records the refusal, notify reports it.
+    assert states[APPROVAL_TASK] == "success" and states["promote"] == "success" and states["notify"] == "success"
+    client = configure()
+    lead = f"{PIPELINE}.diagnosis_lgbm"
+    assert version_by_alias(client, lead, "champion") is None
+    assert version_by_alias(client, lead, "challenger") is None
+    tags = client.get_model_version(lead, "1").tags
+    assert tags["promotion.decision"] == "rejected"
+    assert tags["promotion.approval"] == "rejected by reviewer: radius regressor drifts on new clinics"
+    [mail] = mailbox.wait_for(1)
+    assert "rejected" in mail["Subject"]
+    body = mailbox.text(mail)
+    assert "rejected by reviewer: radius regressor drifts on new clinics" in body
+    assert "the rule alone: no champion yet" in body  # what the rule would have done, for the record
+
+
+def _sweep_after_deadline(seen: dict) -> None:
+    """Waits for the request and its deadline, then runs the scheduler's own timeout sweep (in a thread)."""
+    from airflow.jobs.job import Job
+    from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
+
+    try:
+        run_id, _ = _awaiting_input(timeout=240)
+        time.sleep(3)  # past the 2-second response timeout
+        SchedulerJobRunner(job=Job()).check_awaiting_input_timeouts()
+        seen["swept"] = run_id
+    except BaseException as exc:
+        seen["error"] = exc
+
+
+@pytest.mark.timeout(400)
+def test_an_unanswered_approval_still_sends_the_summary(dag_runner, airflow_db, config_copy, ml_data_dir, mailbox,
+                                                        ml_spec, add_batches):
+    from pipeline_factory.tracking.mlflow_config import configure
+    from pipeline_factory.tracking.registry import version_by_alias
+
+    asked = 'with: {subject: "Promote the diagnosis model?"'
+    spec = ml_spec(approval=True).replace(asked, asked + ", response_timeout_seconds: 2")
+    dag = _dag(config_copy, spec)
+    add_batches(ml_data_dir, "1-2")
+    seen: dict = {}
+    sweeper = threading.Thread(target=_sweep_after_deadline, args=(seen,), daemon=True)
+    sweeper.start()
+    run = dag_runner.run(dag)
+    sweeper.join(timeout=30)
+    assert "error" not in seen, seen.get("error")
+
+    states = dag_runner.states(run)
+    assert run.state == "success", states
+    assert states[APPROVAL_TASK] == "success" and states["promote"] == "success" and states["notify"] == "success"
+    client = configure()
+    lead = f"{PIPELINE}.diagnosis_lgbm"
+    assert version_by_alias(client, lead, "champion") is None
+    assert client.get_model_version(lead, "1").tags["promotion.decision"] == "rejected"
+    [mail] = mailbox.wait_for(1)
+    assert "rejected" in mail["Subject"]
+    assert "no response within 0:00:02" in mailbox.text(mail)

@@ -74,3 +74,21 @@ def test_register_and_promote_over_http(mlflow_server: str, ml_data_dir: Path, c
     assert all("signature:" in p.read_text() for p in mlmodels)
     assert list(artifact_root.rglob("feature_importance.json"))
     assert list(artifact_root.rglob("spec/ml_test.yaml"))
+
+    # The plots, as the MLflow UI's artifact browser lists and fetches them.
+    run_id = registered["mlflow_run_id"]
+    listing = httpx.get(f"{mlflow_server}/api/2.0/mlflow/artifacts/list", params={"run_id": run_id, "path": "plots"},
+                        timeout=10).json()
+    plot_names = {Path(f["path"]).name for f in listing["files"]}
+    assert {"confusion_diagnosis_lgbm.png", "roc_pr_diagnosis_lgbm.png", "history_macro_f1.png"} <= plot_names
+    image = httpx.get(f"{mlflow_server}/get-artifact", params={"path": "plots/roc_pr_diagnosis_lgbm.png",
+                                                               "run_uuid": run_id}, timeout=10)
+    assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
+
+    # A second run: the champion is loaded back through the server (proxied artifacts) and scored on the new rows.
+    add_batches(ml_data_dir, "3")
+    second = {stage: run_stage(PIPELINE, stage, run_id="http_run_2") for stage in STAGES}
+    comparison = second["promote"]["comparison"]
+    assert comparison["unavailable"] is None, comparison["unavailable"]
+    assert comparison["rows"] == second["evaluate"]["test_rows"] and comparison["champion_version"] == "1"
+    assert second["promote"]["baseline"] == "same_rows"

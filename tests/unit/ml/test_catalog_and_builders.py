@@ -97,9 +97,10 @@ def test_promote_requires_a_recorded_approval(tmp_path):
     ctx.inputs = {"approval": "approve_promotion"}  # wired by the loader from the stage's ports
     with pytest.raises(StageError, match="recorded no response"):
         approval_of(ctx, params)
-    ctx.upstream = {"approve_promotion": {"chosen_options": ["Reject"]}}
-    with pytest.raises(StageError, match="answered"):
-        approval_of(ctx, params)
+    # A Reject is a recorded answer: promote goes on, records it as a veto and moves no alias.
+    ctx.upstream = {"approve_promotion": {"chosen_options": ["Reject"], "responded_by": "ann"}}
+    rejected = approval_of(ctx, params)
+    assert rejected["approved"] is False and rejected["summary"] == "rejected by ann"
     ctx.upstream = {"approve_promotion": {"chosen_options": ["Approve"], "responded_by": "bob"}}
     assert approval_of(ctx, params)["responded_by"] == "bob"
 
@@ -120,4 +121,5 @@ def test_the_answer_is_recorded_in_the_workspace_for_promote(tmp_path, monkeypat
     record = json.loads((run_dir("model_training", "manual__2026-01-02T00:00:00+00:00") / "approve_promotion"
                          / "result.json").read_text())
     assert record == {"kind": "ml.approval", "chosen_options": ["Approve"], "approved": True,
-                      "responded_by": "alice", "responded_at": "2026-01-02 00:00:00+00:00"}
+                      "responded_by": "alice", "responded_at": "2026-01-02 00:00:00+00:00", "reason": None,
+                      "timed_out": False, "summary": "approved by alice"}

@@ -62,7 +62,7 @@ STAGE_TYPES = [
     ),
     StageType(
         name="promote",
-        consumes=("registered", "metrics"),
+        consumes=("registered", "metrics", "features", "models"),  # the champion is scored on this run's rows
         optional=("approval",),
         produces=("promotion",),
         family="ml",

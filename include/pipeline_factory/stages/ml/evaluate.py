@@ -41,22 +41,40 @@ def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
     }
 
 
-def evaluate_models(folder: Path, names: list[str], test: Any, lead_model: str | None) -> dict[str, Any]:
+def score_models(
+    loaded: dict[str, models.LoadedModel], rows: Any, lead_model: str | None
+) -> dict[str, Any]:
+    """Metrics of each model on ``rows``, their averages and the lead's unprefixed metrics.
+
+    Also returns what was predicted (``predictions``: name -> y_true, y_pred and,
+    for classifiers, the positive-class probability) so plots can be drawn from
+    the very numbers the metrics come from.
+    """
+    import numpy as np
+
     from pipeline_factory.stages.ml.train import encode_label
 
     metrics: dict[str, float] = {}
     per_model: dict[str, dict[str, float]] = {}
     importances: dict[str, dict[str, float]] = {}
+    predictions: dict[str, dict[str, Any]] = {}
     classifiers: list[str] = []
     regressors: list[str] = []
-    for name in names:
-        model = models.load(folder / name)
+    for name, model in loaded.items():
         if model.task == "classify":
-            y_true = encode_label(test[model.target], model.classes)
-            scores = classification_metrics(y_true, model.predict(test))
+            y_true = np.asarray(encode_label(rows[model.target], model.classes))
+            raw = model.raw_predict(rows)
+            y_pred = model.predict(rows)
+            scores = classification_metrics(y_true, y_pred)
+            proba = raw if raw.ndim == 1 else raw[:, -1]
+            predictions[name] = {"y_true": y_true, "y_pred": np.asarray(y_pred), "proba": np.asarray(proba),
+                                 "classes": list(model.classes), "task": "classify"}
             classifiers.append(name)
         else:
-            scores = regression_metrics(test[model.target].astype(float), model.predict(test))
+            y_true = rows[model.target].astype(float).to_numpy()
+            y_pred = np.asarray(model.predict(rows), dtype=float)
+            scores = regression_metrics(y_true, y_pred)
+            predictions[name] = {"y_true": y_true, "y_pred": y_pred, "target": model.target, "task": "regress"}
             regressors.append(name)
         per_model[name] = scores
         importances[name] = model.feature_importance()
@@ -73,10 +91,16 @@ def evaluate_models(folder: Path, names: list[str], test: Any, lead_model: str |
         "metrics": metrics,
         "per_model": per_model,
         "importances": importances,
+        "predictions": predictions,
         "lead_model": lead,
         "classifiers": classifiers,
         "regressors": regressors,
     }
+
+
+def evaluate_models(folder: Path, names: list[str], test: Any, lead_model: str | None) -> dict[str, Any]:
+    """:func:`score_models` on the models saved under ``folder``."""
+    return score_models({name: models.load(folder / name) for name in names}, test, lead_model)
 
 
 class Evaluate:

@@ -122,6 +122,10 @@ class PromoteParams(StageParams):
     min_improvement: float = Field(0.0, ge=0)
     floor: float | None = None
     guardrails: dict[str, str] = Field(default_factory=dict)
+    baseline_unavailable: Literal["refuse", "promote"] = Field(
+        "refuse", description="When the champion cannot be scored on this run's held-out rows: keep it "
+        "(refuse) or let a candidate that passes floor and guardrails replace it (promote)."
+    )
     lead_model: str | None = Field(
         None, description="The model whose champion is compared; default: evaluate's lead model."
     )
@@ -144,6 +148,7 @@ class PromoteParams(StageParams):
             min_improvement=self.min_improvement,
             floor=self.floor,
             guardrails=dict(self.guardrails),
+            baseline_unavailable=self.baseline_unavailable,
         )
 
 

@@ -31,6 +31,8 @@ TAG_DAG = "airflow.dag_id"
 TAG_RUN = "airflow.run_id"
 TAG_STAGE = "pipeline.stage"
 TAG_DONE = "pipeline.registered"
+SEEN_ROWS_DIR = "split"
+SEEN_ROWS_FILE = "seen_row_ids.parquet"
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
@@ -51,6 +53,25 @@ def _previous_attempt(client: Any, experiment_id: str, ctx: StageContext) -> Any
         max_results=1,
     )
     return runs[0] if runs else None
+
+
+def _seen_rows(prep_folder: Path, train_split: Any, out: Path) -> Path | None:
+    """The ``row_id`` of every row the models trained or early-stopped on, as a parquet file.
+
+    Promotion reads it back from the champion's run to keep those rows out of
+    the rows it compares a later candidate and the champion on.
+    """
+    import pandas as pd
+
+    from pipeline_factory.stages.ml.preprocess import ROW_ID
+
+    validation = pd.read_parquet(prep_folder / "validation.parquet")
+    if ROW_ID not in train_split.columns:
+        return None
+    seen = pd.concat([train_split[[ROW_ID]], validation[[ROW_ID]]], ignore_index=True)
+    path = out / SEEN_ROWS_FILE
+    seen.to_parquet(path, index=False)
+    return path
 
 
 def _log_model(model: models.LoadedModel, sample: Any, registered_name: str) -> Any:
@@ -133,6 +154,9 @@ class Register:
                 mlflow.data.from_pandas(train_split, name=f"train@{fetched.get('fingerprint')}"),
                 context="training",
             )
+            seen_file = _seen_rows(prep_folder, train_split, ctx.stage_dir)
+            if seen_file is not None:
+                mlflow.log_artifact(str(seen_file), artifact_path=SEEN_ROWS_DIR)
             folder = Path(trained["folder"])
             for name in trained["planned"]:
                 model = models.load(folder / name)
@@ -141,6 +165,8 @@ class Register:
                 info = _log_model(model, sample, registered_name)
                 version = str(info.registered_model_version)
                 client.set_model_version_tag(registered_name, version, TAG_RUN, ctx.run_id)
+                for key in ("library", "task", "target"):
+                    client.set_model_version_tag(registered_name, version, key, str(getattr(model, key)))
                 client.set_model_version_tag(registered_name, version, "dataset.fingerprint",
                                              str(fetched.get("fingerprint")))
                 versions[name] = {"name": registered_name, "version": version}
