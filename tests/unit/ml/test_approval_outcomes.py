@@ -13,7 +13,7 @@ def operator(tmp_path, monkeypatch):
     monkeypatch.setenv("PIPELINE_DATA_DIR", str(tmp_path))
     from pipeline_factory.stages.ml.approval import PromotionApprovalOperator
 
-    return PromotionApprovalOperator(task_id="approve", pipeline="p", stage="approve", metrics_stage="evaluate",
+    return PromotionApprovalOperator(task_id="approve", pipeline="p", stage="approve", metrics_from="evaluate",
                                      subject="Promote?", response_timeout=timedelta(hours=72))
 
 
@@ -62,8 +62,9 @@ def test_promote_turns_a_missing_approval_into_a_clear_error_and_a_rejection_int
     from pipeline_factory.stages.ml.params import PromoteParams
     from pipeline_factory.stages.ml.promote import approval_of
 
-    ctx = StageContext(pipeline="p", stage="promote", run_id="r1", run_dir=tmp_path, data_dir=tmp_path)
-    params = PromoteParams(approval="required", approval_stage="approve")
+    ctx = StageContext(pipeline="p", stage="promote", run_id="r1", run_dir=tmp_path, data_dir=tmp_path,
+                       inputs={"approval": "approve"})  # wired by the loader from the stage's ports
+    params = PromoteParams(approval="required")
     with pytest.raises(StageError, match="recorded no response"):
         approval_of(ctx, params)
     (tmp_path / "approve").mkdir()

@@ -32,12 +32,10 @@ APPROVE = "Approve"
 
 def approval_of(ctx: StageContext, params: PromoteParams) -> dict[str, Any]:
     """The approval stage's recorded response; fails when the run has none at all (a DAG without it)."""
-    try:
-        result = ctx.upstream_result(params.approval_stage)
-    except KeyError:
-        raise StageError(
-            f"approval: required, but stage {params.approval_stage!r} recorded no response in this run"
-        ) from None
+    result = ctx.input("approval", required=False)
+    if not result:
+        raise StageError("approval: required, but the approval stage recorded no response in this run "
+                         "(is one upstream of this stage?)")
     result = dict(result)
     result["approved"] = APPROVE in list(result.get("chosen_options") or [])
     result.setdefault("summary", f"{'approved' if result['approved'] else 'rejected'} by "
