@@ -140,15 +140,10 @@ class HybridRetriever:
     # -- the two sources -------------------------------------------------------------
 
     def vector_hits(self, vector: Sequence[float], limit: int) -> list[tuple[str, float]]:
-        from qdrant_client import models
-
-        if not self.vectors.client.collection_exists(self.collection):
+        if not self.vectors.collection_exists(self.collection):
             return []
-        only_pmid = models.PayloadSelectorInclude(include=["pmid"])
-        found = self.vectors.client.query_points(
-            self.collection, query=list(vector), limit=limit, with_payload=only_pmid
-        ).points
-        return [(str(p.payload["pmid"]), float(p.score)) for p in found if p.payload and "pmid" in p.payload]
+        found = self.vectors.search(self.collection, vector, limit)
+        return [(str(payload["pmid"]), score) for _, score, payload in found if "pmid" in payload]
 
     def vector_scores(self, vector: Sequence[float], pmids: Sequence[str]) -> dict[str, float]:
         """Cosine similarity of the question to papers the graph brought in (their stored vectors)."""
@@ -157,14 +152,12 @@ class HybridRetriever:
         if not pmids:
             return {}
         ids = {paper_point_id(p): p for p in pmids}
-        records = self.vectors.client.retrieve(self.collection, ids=list(ids), with_vectors=True)
         norm = math.sqrt(sum(x * x for x in vector)) or 1.0
         scores = {}
-        for record in records:
-            stored = record.vector if isinstance(record.vector, list) else None
+        for point, stored in self.vectors.vectors(self.collection, list(ids)).items():
             if stored:
                 length = math.sqrt(sum(x * x for x in stored)) or 1.0
-                scores[ids[str(record.id)]] = sum(a * b for a, b in zip(vector, stored, strict=False)) / (norm * length)
+                scores[ids[point]] = sum(a * b for a, b in zip(vector, stored, strict=False)) / (norm * length)
         return scores
 
     def _expand(self, evidence: dict[str, Evidence], hits: list[tuple[str, float]], question: str) -> None:
@@ -211,8 +204,8 @@ class HybridRetriever:
     def search(self, question: str, k: int = 10, mode: Mode = "hybrid") -> list[dict[str, Any]]:
         """The ``k`` best papers for ``question``, each with its fused score and reasons."""
         question = question.strip()
-        if not question:
-            return []
+        if not question or not self.vectors.collection_exists(self.collection):
+            return []  # nothing indexed yet: answer at once, without loading the model
         vector = self.embedder.encode([question])[0]
         hits = self.vector_hits(vector, max(self.settings.seeds, k))
         evidence: dict[str, Evidence] = {p: Evidence(vector_score=s) for p, s in hits}

@@ -42,6 +42,13 @@ def _check_name(name: str) -> str:
     return name
 
 
+def _plain_vector(vector: Any) -> list[float]:
+    """A record's vector as a list: Edge gives the default (unnamed) vector as a list or under ``""``."""
+    if isinstance(vector, dict):
+        vector = vector.get("") or next(iter(vector.values()), [])
+    return [float(x) for x in vector]
+
+
 class _ShardLock:
     def __init__(self, path: Path, timeout: float):
         self.handle = path.open("a+")
@@ -181,6 +188,12 @@ class EdgeEngine:
             query=qe.Query.Nearest([float(x) for x in vector]), limit=limit, with_payload=True, with_vector=False
         )
         return [(str(p.id), float(p.score), dict(p.payload or {})) for p in self._shard(name).search(request)]
+
+    def vectors(self, name: str, ids: Sequence[str]) -> dict[str, list[float]]:
+        if not ids or not self.collection_exists(name):
+            return {}
+        records = self._shard(name).retrieve(list(ids), False, True)
+        return {str(r.id): _plain_vector(r.vector) for r in records if r.vector is not None}
 
     def close(self) -> None:
         for name in list(self._open):

@@ -192,6 +192,15 @@ class VectorStore:
         hits = self._client.query_points(name, query=[float(x) for x in vector], limit=limit, with_payload=True)
         return [(str(p.id), float(p.score), dict(p.payload or {})) for p in hits.points]
 
+    def vectors(self, name: str, ids: Sequence[str]) -> dict[str, list[float]]:
+        """id -> stored vector for those of ``ids`` the collection holds (missing ids are left out)."""
+        if self._edge is not None:
+            return self._edge.vectors(name, ids)
+        if not ids or not self._client.collection_exists(name):
+            return {}
+        records = self._client.retrieve(name, ids=list(ids), with_vectors=True)
+        return {str(r.id): [float(x) for x in r.vector] for r in records if isinstance(r.vector, list)}
+
     def close(self) -> None:
         if self._edge is not None:
             self._edge.close()

@@ -89,7 +89,7 @@ def api_router() -> APIRouter:
     ) -> dict[str, Any]:
         # The graph and the collection belong to the GraphRAG pipelines: only a
         # user who may read one of them may query what they wrote.
-        if not await asyncio.to_thread(graphrag_search.readable, access.pipelines, access.all_pipelines):
+        if not await asyncio.to_thread(graphrag_search.readable, access.pipelines):
             raise HTTPException(status_code=403, detail="Forbidden: no GraphRAG pipeline is readable")
         return await _section("graphrag", lambda: graphrag_search.search(q, k, mode))
 

@@ -13,10 +13,8 @@ from typing import Any
 MAX_QUESTION = 500
 
 
-def readable(allowed: Collection[str], every: bool = False) -> bool:
+def readable(allowed: Collection[str]) -> bool:
     """Whether a user who may read ``allowed`` may search: one readable pipeline runs a GraphRAG stage."""
-    if every:
-        return True
     from pipeline_factory.spec.loader import load_specs
     from pipeline_factory.stages.registry import default_registry
 

@@ -73,6 +73,7 @@ def test_the_pipelines_view_search_box_answers_with_the_same_ranking(stores, mon
     from fastapi.testclient import TestClient
 
     from pipeline_factory.retrieval import retriever as retriever_module
+    from pipeline_factory.ui.access import Access, read_access
     from pipeline_factory.ui.app import create_app
     from pipeline_factory.ui.auth import current_user
 
@@ -83,6 +84,12 @@ def test_the_pipelines_view_search_box_answers_with_the_same_ranking(stores, mon
     assert client.get("/api/graphrag/search", params={"q": "Trp53 in mice"}).status_code == 401  # no user
 
     app.dependency_overrides[current_user] = lambda: {"user": "viewer"}
+    # Airflow's auth manager decides which DAGs a user reads; here: one reader without and one with GraphRAG.
+    app.dependency_overrides[read_access] = lambda: Access(user="docs", pipelines=frozenset({"docs_auto"}),
+                                                           all_pipelines=False)
+    assert client.get("/api/graphrag/search", params={"q": "Trp53 in mice"}).status_code == 403
+    app.dependency_overrides[read_access] = lambda: Access(user="viewer", pipelines=frozenset({"graphrag_incremental"}),
+                                                           all_pipelines=False)
     answer = client.get("/api/graphrag/search", params={"q": "Trp53 mutation in mice", "k": 5}).json()
     assert answer["available"] is True and len(answer["results"]) == 5
     expected = [r["pmid"] for r in retriever.search("Trp53 mutation in mice", k=5)]
