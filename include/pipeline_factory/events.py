@@ -16,8 +16,15 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-def emit_stage_event(pipeline: str, stage: str, run_id: str, kind: str, data: Mapping[str, Any]) -> None:
-    """Append ``org.pipeline-factory.stage.<kind>`` for one stage of one run."""
+def emit_stage_event(
+    pipeline: str, stage: str, run_id: str, kind: str, data: Mapping[str, Any], *, lineage_run_id: str | None = None
+) -> None:
+    """Append ``org.pipeline-factory.stage.<kind>`` for one stage of one run.
+
+    ``lineage_run_id`` (the task run's OpenLineage run id) travels as the
+    ``openlineagerunid`` extension attribute, so an event found in the ledger
+    leads to the same run in the lineage backend and back.
+    """
     try:
         from pipeline_factory.stores.ledger import run_key
         from pipeline_factory.triggers.gate_poller import shared_ledger
@@ -28,6 +35,7 @@ def emit_stage_event(pipeline: str, stage: str, run_id: str, kind: str, data: Ma
             subject=stage,
             dag_run_id=run_key(pipeline, run_id),
             data=dict(data),
+            openlineage_run_id=lineage_run_id,
         )
     except Exception:
         log.warning("could not record stage.%s for %s.%s in the ledger", kind, pipeline, stage, exc_info=True)

@@ -551,8 +551,13 @@ class Ledger:
         data: Mapping[str, Any] | None = None,
         job_id: str | None = None,
         dag_run_id: str | None = None,
+        openlineage_run_id: str | None = None,
     ) -> dict[str, Any]:
-        """Append one CloudEvents 1.0 event; ``type`` is prefixed with ``org.pipeline-factory.``."""
+        """Append one CloudEvents 1.0 event; ``type`` is prefixed with ``org.pipeline-factory.``.
+
+        ``openlineage_run_id`` links the event to the task run's OpenLineage run
+        (extension attribute ``openlineagerunid``).
+        """
         return self.record_events(
             [
                 {
@@ -562,6 +567,7 @@ class Ledger:
                     "data": data,
                     "job_id": job_id,
                     "dag_run_id": dag_run_id,
+                    "openlineage_run_id": openlineage_run_id,
                 }
             ]
         )[0]
@@ -585,6 +591,7 @@ class Ledger:
             "data": dict(item["data"]) if item.get("data") is not None else None,
             "job_id": item.get("job_id"),
             "dag_run_id": item.get("dag_run_id"),
+            "openlineage_run_id": item.get("openlineage_run_id"),
         }
 
     def record_events(self, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
