@@ -166,8 +166,8 @@ def sql_table_dataset(url: str, table: str, **facts: Any) -> LineageDataset:
     parts = urlsplit(url)
     scheme = parts.scheme.split("+", 1)[0]
     if scheme == "sqlite":
-        path = url.split("://", 1)[1].lstrip("/") if "://" in url else url
-        return LineageDataset(f"sqlite:///{path}", table, **facts)
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        return LineageDataset(f"sqlite://{Path(path or ':memory:').absolute()}", table, **facts)
     if scheme in ("postgresql", "postgres"):
         _, authority = _authority(url, default_port=5432)
         database = parts.path.lstrip("/") or "postgres"
