@@ -106,6 +106,13 @@ def _check_type(value: Any, hint: Any, path: str) -> Any:
     return value
 
 
+def _absolute_uri(value: Any) -> bool:
+    """JSON Schema's ``format: uri``: a scheme, then something (the models' own check accepts any string)."""
+    from urllib.parse import urlsplit
+
+    return isinstance(value, str) and bool(urlsplit(value).scheme) and len(value) > len(urlsplit(value).scheme) + 1
+
+
 def _hint(cls: type, field: Any) -> Any:
     """A field's annotation as a type (the generated modules use postponed annotations)."""
     if not isinstance(field.type, str):
@@ -130,8 +137,8 @@ def _build(cls: type, data: Any, path: str) -> Any:
         url = data.get("_schemaURL")
         if not isinstance(url, str) or "#/$defs/" not in url:
             raise EventInvalid(f"{path}: a facet needs a _schemaURL pointing into a schema, got {url!r}")
-        if not isinstance(data.get("_producer"), str):
-            raise EventInvalid(f"{path}: a facet needs a _producer URI")
+        if not _absolute_uri(data.get("_producer")):
+            raise EventInvalid(f"{path}._producer: an absolute URI is required, got {data.get('_producer')!r}")
         named = FACETS.get(url.rsplit("/", 1)[-1])
         if named is not None:
             if not issubclass(named, cls):
@@ -161,6 +168,9 @@ def validate_event(event: dict[str, Any]) -> Any:
     for key in ("eventTime", "producer", "schemaURL", "run", "job"):
         if key not in event:
             raise EventInvalid(f"event.{key}: required")
+    for key in ("producer", "schemaURL"):
+        if not _absolute_uri(event[key]):
+            raise EventInvalid(f"event.{key}: an absolute URI is required, got {event[key]!r}")
     if not str(event["schemaURL"]).endswith("#/$defs/RunEvent"):
         raise EventInvalid(f"event.schemaURL: not a RunEvent schema: {event['schemaURL']}")
     for datasets in ("inputs", "outputs"):

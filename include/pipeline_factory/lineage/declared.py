@@ -33,7 +33,8 @@ class LineageFunction(Protocol):
 
 
 def workspace_lineage(ctx: StageContext) -> StageLineage:
-    """The ports as files: each consumed kind is its producer's workspace folder, the outputs this stage's own."""
+    """The ports as files: each consumed kind is its producer's workspace folder; every stage writes its own
+    (``result.json`` at least)."""
     producers = sorted(set(ctx.inputs.values()))
     return lineage(
         inputs=[file_dataset(ctx.run_dir / producer) for producer in producers],
@@ -48,7 +49,7 @@ def stage_lineage(
     result: Mapping[str, Any] | None = None,
 ) -> StageLineage:
     """Everything the stage reads and writes: workspace folders (from its ports) and its type's own datasets."""
-    declared = workspace_lineage(ctx) if resolved.stage_type.produces or ctx.inputs else StageLineage()
+    declared = workspace_lineage(ctx)
     function_path = resolved.stage_type.lineage
     if function_path:
         from pipeline_factory.stages.registry import import_dotted
