@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from pipeline_factory.devservers.lineage_receiver import dataset_keys
+from pipeline_factory.workspace import run_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -64,6 +65,39 @@ def test_failed_task_emits_fail_with_its_datasets(run_in_process, lineage_receiv
 
     failed = [e for e in stage_events("lineage_failing", run["run_id"]) if e["type"].endswith("stage.failed")]
     assert failed and all(e["openlineagerunid"] == fail["run"]["runId"] for e in failed)
+
+
+PROCESS_SPEC = """
+name: lineage_in_a_process
+description: A GPU-class stage, which the local profile runs as a child process.
+schedule: null
+stages:
+  - name: step
+    type: command
+    compute: gpu
+    with:
+      argv: ["true"]
+"""
+
+
+def test_a_stage_in_a_child_process_reports_and_links_the_same_way(run_in_process, lineage_receiver, config_copy,
+                                                                   data_dir):
+    """LocalProcessStageOperator: the child process gets the run id, and COMPLETE reads what it recorded."""
+    (config_copy / "pipelines" / "lineage_in_a_process.yaml").write_text(PROCESS_SPEC)
+    run = run_in_process("lineage_in_a_process", {}, lineage_url=lineage_receiver.url)
+    assert run["state"] == "success", run
+    assert lineage_receiver.invalid == [], lineage_receiver.invalid[:3]
+
+    events = lineage_receiver.task_events("lineage_in_a_process")["step"]
+    assert set(events) == {"START", "COMPLETE"}
+    complete = events["COMPLETE"]
+    assert complete["job"]["facets"]["jobType"]["jobType"] == "TASK"
+    assert complete["run"]["facets"]["airflow"]["task"]["operator_class"] == "LocalProcessStageOperator"
+    own_folder = ("file", str((run_dir("lineage_in_a_process", run["run_id"]) / "step").absolute()))
+    assert own_folder in dataset_keys(complete["outputs"])
+    recorded = stage_events("lineage_in_a_process", run["run_id"])
+    assert {e["type"].rsplit(".", 1)[-1] for e in recorded} == {"started", "completed"}
+    assert {e["openlineagerunid"] for e in recorded} == {complete["run"]["runId"]}
 
 
 def test_without_a_lineage_setting_events_carry_no_run_id(run_in_process, data_dir):
