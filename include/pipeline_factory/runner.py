@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pipeline_factory import settings
-from pipeline_factory.events import emit_stage_event
+from pipeline_factory.events import emit_stage_event, lineage_run
 from pipeline_factory.exceptions import ConfigError, InputRefused, SpecError, StageParamsError, StageSkipped
 from pipeline_factory.lineage.declared import LINEAGE_FILE
 from pipeline_factory.spec.loader import load_spec
@@ -105,7 +105,8 @@ def run_stage(
                      {"type": stage_spec.type, "try_number": try_number, "compute": ctx.compute},
                      lineage_run_id=lineage_run_id)
     try:
-        result = stage_type.load().run(ctx, stage_params) or {}
+        with lineage_run(lineage_run_id):  # what the stage records in the ledger (job events) carries it too
+            result = stage_type.load().run(ctx, stage_params) or {}
     except StageSkipped as exc:
         emit_stage_event(pipeline, stage, run_id, "skipped", {"reason": str(exc), "try_number": try_number},
                          lineage_run_id=lineage_run_id)

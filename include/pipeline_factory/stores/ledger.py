@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 from pipeline_factory import settings
+from pipeline_factory.events import current_lineage_run_id
 from pipeline_factory.exceptions import ConfigError
 from pipeline_factory.stores.ledger_schema import (
     JOB_STATES,
@@ -591,7 +592,7 @@ class Ledger:
             "data": dict(item["data"]) if item.get("data") is not None else None,
             "job_id": item.get("job_id"),
             "dag_run_id": item.get("dag_run_id"),
-            "openlineage_run_id": item.get("openlineage_run_id"),
+            "openlineage_run_id": item.get("openlineage_run_id") or current_lineage_run_id(),
         }
 
     def record_events(self, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

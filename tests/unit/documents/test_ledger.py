@@ -160,3 +160,15 @@ def test_a_ledger_made_before_lineage_is_upgraded_in_place(tmp_path):
         assert new["openlineagerunid"] == "ol-1"
     finally:
         ledger.dispose()
+
+
+def test_job_events_recorded_while_a_stage_runs_carry_its_openlineage_run(ledger):
+    from pipeline_factory.events import lineage_run
+
+    ledger.upsert_job("j1", doc_id="d1", pipeline="p", dag_run_id="p/r1")
+    with lineage_run("01930000-0000-7000-8000-000000000002"):
+        ledger.fail("j1", "not a PDF", stage="download_pdf")
+    ledger.record_event("stage.completed", source="p/kg", dag_run_id="p/r1")
+    failed, later = ledger.events(job_id="j1")[-1], ledger.events(dag_run_id="p/r1")[-1]
+    assert failed["openlineagerunid"] == "01930000-0000-7000-8000-000000000002"
+    assert "openlineagerunid" not in later
