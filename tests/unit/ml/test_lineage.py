@@ -43,3 +43,19 @@ def test_register_names_the_registered_models_before_and_after(workspace, monkey
     }
     after = register(ctx, RegisterParams(), {"versions": {"lgbm": {"name": "unit.lgbm", "version": "3"}}})
     assert [d.name for d in after.outputs] == ["registered_models/unit.lgbm"]
+
+
+def test_preprocess_declares_the_splits_with_their_columns_and_rows(workspace, preprocess_params):
+    from pipeline_factory.stages.ml.lineage import preprocess
+    from pipeline_factory.stages.ml.preprocess import Preprocess
+
+    workspace.add_batches("1-3")
+    workspace.run(FetchData(), PARAMS, stage="fetch_data", run_id="r1")
+    params = preprocess_params()
+    result = workspace.run(Preprocess(), params, stage="preprocess", run_id="r1")
+    declared = preprocess(_ctx(workspace, "preprocess", inputs={"dataset": "fetch_data"}), params, result)
+    by_name = {d.name.rsplit("/", 1)[-1]: d for d in declared.outputs}
+    assert set(by_name) == {"train.parquet", "validation.parquet", "test.parquet"}
+    assert sum(d.row_count for d in by_name.values()) == 285
+    columns = dict(by_name["train.parquet"].fields)
+    assert {"diagnosis", "measured_at", *params.features} <= columns.keys()

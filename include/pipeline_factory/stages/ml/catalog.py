@@ -19,6 +19,7 @@ STAGE_TYPES = [
     ),
     StageType(
         name="preprocess",
+        lineage=f"{_P}.lineage:preprocess",
         consumes=("dataset",),
         produces=("features",),
         family="ml",

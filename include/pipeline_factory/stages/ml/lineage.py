@@ -67,6 +67,19 @@ def fetch_data(ctx: StageContext, params: FetchDataParams, result: Mapping[str, 
     )
 
 
+def preprocess(ctx: StageContext, params: Any, result: Mapping[str, Any] | None) -> StageLineage:
+    """The dataset -> the train/validation/test splits (columns from their files, rows per split)."""
+    folder = Path(str(result["folder"])) if result and result.get("folder") else ctx.run_dir / ctx.stage
+    splits = (result or {}).get("splits") or {}
+    outputs = []
+    for name in ("train", "validation", "test"):
+        path = folder / f"{name}.parquet"
+        rows = (splits.get(name) or {}).get("rows")
+        outputs.append(file_dataset(path, fields=dataset_columns(path) if result else (),
+                                    row_count=rows if isinstance(rows, int) else None))
+    return lineage(outputs=outputs)
+
+
 def _tracking_uri() -> str:
     from pipeline_factory.tracking.mlflow_config import tracking_uri
 
