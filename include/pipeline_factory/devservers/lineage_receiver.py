@@ -56,8 +56,8 @@ def _facet_classes() -> dict[str, type]:
 FACETS = _facet_classes()
 
 
-class EventInvalid(AssertionError):
-    pass
+class EventInvalid(ValueError):
+    """An event that breaks OpenLineage's schema; the message names the field (``event.run.runId: ...``)."""
 
 
 def _check_type(value: Any, hint: Any, path: str) -> Any:
@@ -119,7 +119,7 @@ def _hint(cls: type, field: Any) -> Any:
         return field.type if field.type is not None else Any
     for klass in cls.__mro__:  # the module that declared the field resolves its names
         namespace = {**vars(typing), **vars(importlib.import_module(klass.__module__))}
-        try:
+        try:  # the annotation strings of an installed, generated package, evaluated as typing would
             return eval(field.type, namespace)
         except NameError:
             continue
@@ -132,7 +132,7 @@ def _build(cls: type, data: Any, path: str) -> Any:
 
     if not isinstance(data, dict):
         raise EventInvalid(f"{path}: expected an object, got {type(data).__name__}")
-    if issubclass(cls, BaseFacet) and data is not None:
+    if issubclass(cls, BaseFacet):
         # A facet names its own definition; one the client knows is checked as that model.
         url = data.get("_schemaURL")
         if not isinstance(url, str) or "#/$defs/" not in url:
