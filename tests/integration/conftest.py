@@ -103,6 +103,9 @@ def run_in_process(airflow_db: Path):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENLINEAGE", "AIRFLOW__OPENLINEAGE"))}
         if lineage_url:
             env["OPENLINEAGE_URL"] = lineage_url
+            # The provider gives each event's process 10 s by default; a machine busy with other test
+            # sessions can exceed that, and a lost event would read as a missing one.
+            env["AIRFLOW__OPENLINEAGE__EXECUTION_TIMEOUT"] = "120"
         done = subprocess.run([sys.executable, "-c", RUN_DAG, dag_id, json.dumps(conf or {})],
                               env=env, capture_output=True, text=True, timeout=900)
         lines = [line for line in done.stdout.splitlines() if line.startswith("DAG_RUN ")]
