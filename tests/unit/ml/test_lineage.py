@@ -59,3 +59,19 @@ def test_preprocess_declares_the_splits_with_their_columns_and_rows(workspace, p
     assert sum(d.row_count for d in by_name.values()) == 285
     columns = dict(by_name["train.parquet"].fields)
     assert {"diagnosis", "measured_at", *params.features} <= columns.keys()
+
+
+def test_before_a_run_only_the_environment_names_the_tracking_server(workspace, monkeypatch):
+    """START is asked from the listener's forked process: no Airflow connection lookup there."""
+    for name in ("MLFLOW_TRACKING_URI", "AIRFLOW_CONN_MLFLOW_DEFAULT", "PIPELINE_MLFLOW_CONN_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PIPELINE_DATA_DIR", str(workspace.data_dir))
+    ctx = _ctx(workspace, "register", inputs={"models": "train"})
+    (ctx.run_dir / "train").mkdir(parents=True)
+    (ctx.run_dir / "train" / "result.json").write_text('{"planned": ["lgbm"]}')
+    assert register(ctx, RegisterParams(), None).outputs == ()
+    after = register(ctx, RegisterParams(), {"versions": {"lgbm": {"name": "unit.lgbm", "version": "1"}}})
+    assert [d.key() for d in after.outputs] == [
+        (f"sqlite:///{workspace.data_dir / 'mlflow' / 'mlflow.db'}", "registered_models/unit.lgbm")]
+    monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_DEFAULT", '{"conn_type": "http", "host": "mlflow.internal", "port": 5000}')
+    assert [d.namespace for d in register(ctx, RegisterParams(), None).outputs] == ["http://mlflow.internal:5000"]

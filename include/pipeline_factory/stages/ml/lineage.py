@@ -80,29 +80,43 @@ def preprocess(ctx: StageContext, params: Any, result: Mapping[str, Any] | None)
     return lineage(outputs=outputs)
 
 
-def _tracking_uri() -> str:
-    from pipeline_factory.tracking.mlflow_config import tracking_uri
+def _tracking_uri(*, ran: bool) -> str | None:
+    """The tracking URI the stage uses; before it ran, only when the environment names it.
 
-    return tracking_uri()
+    Before a stage runs, the OpenLineage listener asks from a forked process,
+    where asking Airflow for the ``mlflow_default`` connection is not safe (it
+    would talk over the task's channel to its supervisor); the runner, after
+    the stage, resolves it fully (environment, connection, embedded store).
+    """
+    from pipeline_factory.tracking import mlflow_config
+
+    if ran:
+        return mlflow_config.tracking_uri()
+    import os
+
+    return os.environ.get("MLFLOW_TRACKING_URI") or mlflow_config._uri_from_env_connection(mlflow_config.conn_id())
 
 
-def _registered(versions: Mapping[str, Any]) -> list[LineageDataset]:
-    uri = _tracking_uri()
-    names = [str(v["name"]) for v in versions.values() if isinstance(v, Mapping) and "name" in v]
-    return [mlflow_model_dataset(uri, name) for name in names]
+def _models(names: list[str], *, ran: bool) -> list[LineageDataset]:
+    uri = _tracking_uri(ran=ran)
+    return [mlflow_model_dataset(uri, name) for name in names] if uri else []
+
+
+def _version_names(versions: Mapping[str, Any]) -> list[str]:
+    return [str(v["name"]) for v in versions.values() if isinstance(v, Mapping) and "name" in v]
 
 
 def register(ctx: StageContext, params: RegisterParams, result: Mapping[str, Any] | None) -> StageLineage:
     """Trained models -> MLflow registered models: ``<prefix><model>`` for every model the train stage planned."""
     if result and result.get("versions"):
-        return lineage(outputs=_registered(result["versions"]))
+        return lineage(outputs=_models(_version_names(result["versions"]), ran=True))
     prefix = params.registered_model_prefix if params.registered_model_prefix is not None else f"{ctx.pipeline}."
     planned = ctx.input("models", required=False).get("planned") or [] if ctx.has_input("models") else []
-    return lineage(outputs=[mlflow_model_dataset(_tracking_uri(), f"{prefix}{name}") for name in planned])
+    return lineage(outputs=_models([f"{prefix}{name}" for name in planned], ran=result is not None))
 
 
 def promote(ctx: StageContext, params: Any, result: Mapping[str, Any] | None) -> StageLineage:
     """The registered versions are read, and the lead model's champion alias is moved."""
     registered = ctx.input("registered", required=False) if ctx.inputs else {}
-    models = _registered(registered.get("versions") or {})
+    models = _models(_version_names(registered.get("versions") or {}), ran=result is not None)
     return lineage(inputs=models, outputs=models)
