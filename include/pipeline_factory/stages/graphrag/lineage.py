@@ -33,9 +33,20 @@ from pipeline_factory.stages.graphrag.params import (
 GRAPH_LABELS = ("Paper", "Author", "Journal", "MeshTerm", "Gene")
 
 
-def _eutils_url() -> str:
-    from pipeline_factory.sources.ncbi_settings import DEFAULT_EUTILS_URL
+def _eutils_url(*, ran: bool) -> str:
+    """The E-utilities base URL the stage uses.
 
+    After the stage ran (in the runner) as the client resolves it, the
+    ``ncbi_default`` connection included; before, from the listener's forked
+    process, from the environment only (no Airflow connection lookups there).
+    """
+    from pipeline_factory.sources.ncbi_settings import DEFAULT_EUTILS_URL, load_ncbi_settings
+
+    if ran:
+        try:
+            return load_ncbi_settings().base_url
+        except Exception:  # e.g. the real NCBI without a contact address: the stage itself said so
+            pass
     return os.environ.get("NCBI_EUTILS_URL") or DEFAULT_EUTILS_URL
 
 
@@ -59,7 +70,7 @@ def _count(result: Mapping[str, Any] | None, key: str) -> int | None:
 
 def collect_pubmed(ctx: StageContext, params: CollectPubmedParams, result: Mapping[str, Any] | None) -> StageLineage:
     """One ``esearch`` query per search term -> the snapshot's papers."""
-    url = _eutils_url()
+    url = _eutils_url(ran=result is not None)
     return lineage(
         inputs=[eutils_dataset(url, "esearch.fcgi", {"db": "pubmed", "term": term}) for term in params.search_terms],
         outputs=[_snapshot(ctx, "papers.json", row_count=_count(result, "papers_collected"))],
@@ -68,7 +79,7 @@ def collect_pubmed(ctx: StageContext, params: CollectPubmedParams, result: Mappi
 
 def collect_genes(ctx: StageContext, params: CollectGenesParams, result: Mapping[str, Any] | None) -> StageLineage:
     """The snapshot's papers, linked through ``elink`` and summarised by ``esummary`` -> the snapshot's genes."""
-    url = _eutils_url()
+    url = _eutils_url(ran=result is not None)
     return lineage(
         inputs=[
             _snapshot(ctx, "papers.json"),
