@@ -18,6 +18,7 @@ export PIPELINE_FACTORY_CONFIG ?= $(CURDIR)/config
 help:
 	@echo "make run              set up and start Airflow 3 standalone with the project's DAGs (UI on :8080)"
 	@echo "make run EXECUTOR=celery  the same with the CeleryExecutor: Postgres, Redis, two workers"
+	@echo "make run LINEAGE=local    the same, every task's OpenLineage events to a local receiver (docs/lineage.md)"
 	@echo "make test             set up and run the whole test suite (unit, integration, e2e)"
 	@echo "make test-fast        unit tests only (no servers, no Airflow database)"
 	@echo "make test-integration unit + integration tiers (real servers, dag.test())"
@@ -200,6 +201,37 @@ mail-start: venv
 
 mail-stop:
 	@if [ -f $(MAIL_PID) ]; then kill $$(cat $(MAIL_PID)) 2>/dev/null || true; rm -f $(MAIL_PID); fi
+
+# --- Lineage: OpenLineage events from every task (docs/lineage.md) ----------------
+# Off unless configured.  One setting turns it on:
+#   make run OPENLINEAGE_URL=http://marquez:5000   # Marquez or any OpenLineage backend (HTTP)
+#   make run LINEAGE=local                          # the local receiver: events in $(PIPELINE_DATA_DIR)/lineage/
+# File or console transport instead: AIRFLOW__OPENLINEAGE__TRANSPORT='{"type": "console"}'.
+export OPENLINEAGE_NAMESPACE ?= pipeline-factory
+LINEAGE ?= off
+LINEAGE_PORT ?= 5050
+LINEAGE_PID := $(PIPELINE_DATA_DIR)/lineage/receiver.pid
+ifeq ($(LINEAGE),local)
+export OPENLINEAGE_URL ?= http://127.0.0.1:$(LINEAGE_PORT)
+services: lineage-start
+endif
+services-stop: lineage-stop
+
+.PHONY: lineage-start lineage-stop
+
+lineage-start: venv
+	@mkdir -p $(dir $(LINEAGE_PID))
+	@if [ -f $(LINEAGE_PID) ] && kill -0 $$(cat $(LINEAGE_PID)) 2>/dev/null; then \
+		echo "OpenLineage receiver already running (pid $$(cat $(LINEAGE_PID)))"; \
+	else \
+		nohup $(PY) -m pipeline_factory.devservers.lineage_receiver --port $(LINEAGE_PORT) \
+			--out $(dir $(LINEAGE_PID))events.jsonl > $(dir $(LINEAGE_PID))receiver.log 2>&1 & \
+		echo $$! > $(LINEAGE_PID); \
+		echo "OpenLineage receiver on http://127.0.0.1:$(LINEAGE_PORT), events in $(dir $(LINEAGE_PID))events.jsonl"; \
+	fi
+
+lineage-stop:
+	@if [ -f $(LINEAGE_PID) ]; then kill $$(cat $(LINEAGE_PID)) 2>/dev/null || true; rm -f $(LINEAGE_PID); fi
 
 # --- The docker runtime profile through podman (docs/deploy.md) --------------------
 # No Docker engine here: Debian's podman serves the Docker API the Docker provider

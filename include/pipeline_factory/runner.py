@@ -24,8 +24,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from pipeline_factory import settings
-from pipeline_factory.events import emit_stage_event
+from pipeline_factory.events import emit_stage_event, lineage_run
 from pipeline_factory.exceptions import ConfigError, InputRefused, SpecError, StageParamsError, StageSkipped
+from pipeline_factory.lineage.declared import LINEAGE_FILE
 from pipeline_factory.spec.loader import load_spec
 from pipeline_factory.spec.references import substitute
 from pipeline_factory.stages.contracts import StageContext, StageResult
@@ -54,11 +55,15 @@ def run_stage(
     try_number: int = 1,
     run_dir: Path | None = None,
     logger: logging.Logger | None = None,
+    lineage_run_id: str | None = None,
 ) -> StageResult:
     """Run one stage of one pipeline and return its (small) result.
 
     The result is also written to ``<run_dir>/<stage>/result.json``, which is
-    how downstream stages read it in any runtime.
+    how downstream stages read it in any runtime, and the datasets it read and
+    wrote to ``lineage.json`` beside it (what the operator reports to
+    OpenLineage).  ``lineage_run_id`` is the task run's OpenLineage run id: the
+    stage's CloudEvents carry it, linking the ledger to the lineage backend.
     """
     loaded = load_spec(pipeline)
     spec = loaded.spec
@@ -92,27 +97,44 @@ def run_stage(
         try_number=try_number,
         log=logger or logging.getLogger(f"pipeline_factory.stages.{stage_spec.type}"),
     )
+    (directory / stage / LINEAGE_FILE).unlink(missing_ok=True)  # a cleared task's old datasets are not this run's
     started = time.monotonic()
     ctx.log.info("stage %s.%s (%s) starting, try %s, workspace %s", pipeline, stage, stage_spec.type,
                  try_number, directory)
     emit_stage_event(pipeline, stage, run_id, "started",
-                     {"type": stage_spec.type, "try_number": try_number, "compute": ctx.compute})
+                     {"type": stage_spec.type, "try_number": try_number, "compute": ctx.compute},
+                     lineage_run_id=lineage_run_id)
     try:
-        result = stage_type.load().run(ctx, stage_params) or {}
+        with lineage_run(lineage_run_id):  # what the stage records in the ledger (job events) carries it too
+            result = stage_type.load().run(ctx, stage_params) or {}
     except StageSkipped as exc:
-        emit_stage_event(pipeline, stage, run_id, "skipped", {"reason": str(exc), "try_number": try_number})
+        emit_stage_event(pipeline, stage, run_id, "skipped", {"reason": str(exc), "try_number": try_number},
+                         lineage_run_id=lineage_run_id)
         raise
     except Exception as exc:
         emit_stage_event(pipeline, stage, run_id, "failed",
-                         {"error": f"{type(exc).__name__}: {exc}"[:4000], "try_number": try_number})
+                         {"error": f"{type(exc).__name__}: {exc}"[:4000], "try_number": try_number},
+                         lineage_run_id=lineage_run_id)
         raise
     write_json_atomic(directory / stage / RESULT_FILE, result)
+    _keep_lineage(ctx, resolved, stage_params, result)
     seconds = time.monotonic() - started
     emit_stage_event(pipeline, stage, run_id, "completed",
                      {"result": json.loads(json.dumps(result, default=str)), "seconds": round(seconds, 3),
-                      "try_number": try_number})
+                      "try_number": try_number},
+                     lineage_run_id=lineage_run_id)
     ctx.log.info("stage %s.%s finished in %.2fs: %s", pipeline, stage, seconds, json.dumps(result, default=str)[:2000])
     return result
+
+
+def _keep_lineage(ctx: StageContext, resolved: Any, params: Any, result: StageResult) -> None:
+    """Write ``lineage.json``: lineage is observability, so a failure here never fails the stage."""
+    from pipeline_factory.lineage.declared import stage_lineage, write_lineage
+
+    try:
+        write_lineage(ctx.run_dir / ctx.stage, stage_lineage(ctx, resolved, params, result))
+    except Exception:
+        ctx.log.warning("could not work out the datasets of stage %s", ctx.stage, exc_info=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", type=Path, default=None, help="Default: <data dir>/runs/PIPELINE/RUN_ID.")
     parser.add_argument("--params", default="{}", help="The run's params as a JSON object.")
     parser.add_argument("--try-number", type=int, default=1)
+    parser.add_argument("--lineage-run-id", default=None, help="The task run's OpenLineage run id.")
     args = parser.parse_args(argv)
     try:
         apply_umask_from_env()
@@ -140,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         result = run_stage(args.pipeline, args.stage, run_id=run_id, params=params,
-                           try_number=args.try_number, run_dir=args.run_dir)
+                           try_number=args.try_number, run_dir=args.run_dir,
+                           lineage_run_id=args.lineage_run_id)
     except StageSkipped as exc:
         log.info("skipped: %s", exc)
         return EXIT_SKIPPED

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from pipeline_factory.lineage.operator_lineage import StageLineageMixin, openlineage_run_id
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -26,8 +28,8 @@ def _params(context: Context) -> dict[str, Any]:
     return params.dump() if hasattr(params, "dump") else dict(params)
 
 
-class StageOperator(BaseOperator):
-    """Runs a CPU stage inside the worker process."""
+class StageOperator(StageLineageMixin, BaseOperator):
+    """Runs a CPU stage inside the worker process (its datasets go to OpenLineage when configured)."""
 
     ui_color = "#e8f1fb"
 
@@ -49,6 +51,7 @@ class StageOperator(BaseOperator):
                 params=_params(context),
                 try_number=context["ti"].try_number,
                 logger=self.log,
+                lineage_run_id=openlineage_run_id(context),
             )
         except StageSkipped as exc:
             raise AirflowSkipException(str(exc)) from exc
@@ -57,7 +60,7 @@ class StageOperator(BaseOperator):
             raise AirflowFailException(str(exc)) from exc
 
 
-class LocalProcessStageOperator(BaseOperator):
+class LocalProcessStageOperator(StageLineageMixin, BaseOperator):
     """Runs a GPU stage as ``python -m pipeline_factory.runner`` in a child process.
 
     The local profile's stand-in for a container: the stage gets a process of
@@ -76,12 +79,15 @@ class LocalProcessStageOperator(BaseOperator):
         self._process: subprocess.Popen[str] | None = None
 
     def command(self, context: Context) -> list[str]:
-        return [
+        argv = [
             sys.executable, "-m", "pipeline_factory.runner", self.pipeline, self.stage,
             "--run-id", context["run_id"],
             "--params", json.dumps(_params(context), default=str),
             "--try-number", str(context["ti"].try_number),
         ]
+        if lineage_run := openlineage_run_id(context):
+            argv += ["--lineage-run-id", lineage_run]
+        return argv
 
     def execute(self, context: Context) -> Any:
         self._process = subprocess.Popen(

@@ -89,6 +89,15 @@ class LedgerGateSensor(BaseSensorOperator):
         self.deferrable = deferrable
         self._exclude: list[str] | None = None
 
+    def get_openlineage_facets_on_start(self) -> Any:
+        """Lineage: the gate reads the ledger's jobs table (COMPLETE and FAIL report the same)."""
+        from pipeline_factory import settings
+        from pipeline_factory.lineage.datasets import lineage, sql_table_dataset
+        from pipeline_factory.lineage.facets import to_operator_lineage
+
+        url = self.ledger_url or settings.ledger_database_url()
+        return to_operator_lineage(lineage(inputs=[sql_table_dataset(url, "jobs")]), statistics=False)
+
     # -- shared ---------------------------------------------------------------
 
     def _run_key(self, context: Context) -> str:

@@ -87,6 +87,10 @@ class StageType:
     #: True when the stage's own code retries transient API faults (``call_with_retry``): its
     #: policy's attempts are then split between in-task and Airflow retries (see ``RetryBudget``).
     retries_in_task: bool = False
+    #: ``module:function(ctx, params, result) -> StageLineage``: the datasets the stage reads and
+    #: writes beyond the run workspace (NCBI, the snapshot, Neo4j, Qdrant, the ledger, MLflow), in
+    #: OpenLineage's naming (``pipeline_factory.lineage``).  Imported only where lineage is emitted.
+    lineage: str | None = None
 
     def __post_init__(self) -> None:
         unknown = {*self.consumes, *self.optional, *self.produces} - ARTIFACT_KINDS.keys()

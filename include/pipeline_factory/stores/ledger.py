@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 from pipeline_factory import settings
+from pipeline_factory.events import current_lineage_run_id
 from pipeline_factory.exceptions import ConfigError
 from pipeline_factory.stores.ledger_schema import (
     JOB_STATES,
@@ -551,8 +552,13 @@ class Ledger:
         data: Mapping[str, Any] | None = None,
         job_id: str | None = None,
         dag_run_id: str | None = None,
+        openlineage_run_id: str | None = None,
     ) -> dict[str, Any]:
-        """Append one CloudEvents 1.0 event; ``type`` is prefixed with ``org.pipeline-factory.``."""
+        """Append one CloudEvents 1.0 event; ``type`` is prefixed with ``org.pipeline-factory.``.
+
+        ``openlineage_run_id`` links the event to the task run's OpenLineage run
+        (extension attribute ``openlineagerunid``).
+        """
         return self.record_events(
             [
                 {
@@ -562,6 +568,7 @@ class Ledger:
                     "data": data,
                     "job_id": job_id,
                     "dag_run_id": dag_run_id,
+                    "openlineage_run_id": openlineage_run_id,
                 }
             ]
         )[0]
@@ -585,6 +592,7 @@ class Ledger:
             "data": dict(item["data"]) if item.get("data") is not None else None,
             "job_id": item.get("job_id"),
             "dag_run_id": item.get("dag_run_id"),
+            "openlineage_run_id": item.get("openlineage_run_id") or current_lineage_run_id(),
         }
 
     def record_events(self, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

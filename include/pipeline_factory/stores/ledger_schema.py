@@ -81,6 +81,8 @@ class JobEvent(Base):
     data: Mapped[dict | None] = mapped_column(JSON)
     job_id: Mapped[str | None] = mapped_column(String(255))
     dag_run_id: Mapped[str | None] = mapped_column(String(500))
+    #: The OpenLineage run id of the task run that recorded the event (migration 0002).
+    openlineage_run_id: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_job_events_job_id", "job_id"),
@@ -104,6 +106,8 @@ class JobEvent(Base):
             event["dagrunid"] = self.dag_run_id
         if self.job_id:
             event["jobid"] = self.job_id
+        if self.openlineage_run_id:
+            event["openlineagerunid"] = self.openlineage_run_id
         return event
 
 

@@ -12,7 +12,8 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-HEAVY = ("mlflow", "lightgbm", "xgboost", "torch", "neo4j", "qdrant_client", "sentence_transformers", "pandas")
+HEAVY = ("mlflow", "lightgbm", "xgboost", "torch", "neo4j", "qdrant_client", "sentence_transformers", "pandas",
+         "openlineage")
 
 
 def _bag():

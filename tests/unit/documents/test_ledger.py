@@ -120,3 +120,55 @@ def test_a_second_ledger_on_the_same_database_sees_the_same_jobs(ledger_url, led
     other = Ledger(ledger_url)
     assert other.get("j1")["doc_id"] == "d1"
     other.dispose()
+
+
+def test_an_event_carries_the_openlineage_run_of_its_task(ledger):
+    run = "01930000-0000-7000-8000-000000000001"
+    ledger.record_event("stage.started", source="p/chunk", subject="chunk", dag_run_id="p/r1", openlineage_run_id=run)
+    ledger.record_event("stage.started", source="p/embed", subject="embed", dag_run_id="p/r1")
+    linked, unlinked = ledger.events(dag_run_id="p/r1")
+    assert linked["openlineagerunid"] == run
+    assert "openlineagerunid" not in unlinked
+
+
+def test_a_ledger_made_before_lineage_is_upgraded_in_place(tmp_path):
+    """A database at migration 0001 gets the column on first use; its events are kept."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    from pipeline_factory.stores.ledger import MIGRATIONS_DIR
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.exec_driver_sql(
+            "INSERT INTO job_events (id, specversion, source, type, time, datacontenttype, dag_run_id) "
+            "VALUES ('e1', '1.0', '/pipeline-factory/p/s', 'org.pipeline-factory.stage.started', "
+            "'2026-01-01 00:00:00', 'application/json', 'p/r0')")
+    engine.dispose()
+    ledger = Ledger(url)
+    try:
+        ledger.record_event("stage.completed", source="p/s", dag_run_id="p/r0", openlineage_run_id="ol-1")
+        old, new = ledger.events(dag_run_id="p/r0")
+        assert old["id"] == "e1" and "openlineagerunid" not in old
+        assert new["openlineagerunid"] == "ol-1"
+    finally:
+        ledger.dispose()
+
+
+def test_job_events_recorded_while_a_stage_runs_carry_its_openlineage_run(ledger):
+    from pipeline_factory.events import lineage_run
+
+    ledger.upsert_job("j1", doc_id="d1", pipeline="p", dag_run_id="p/r1")
+    with lineage_run("01930000-0000-7000-8000-000000000002"):
+        ledger.fail("j1", "not a PDF", stage="download_pdf")
+    ledger.record_event("stage.completed", source="p/kg", dag_run_id="p/r1")
+    failed, later = ledger.events(job_id="j1")[-1], ledger.events(dag_run_id="p/r1")[-1]
+    assert failed["openlineagerunid"] == "01930000-0000-7000-8000-000000000002"
+    assert "openlineagerunid" not in later

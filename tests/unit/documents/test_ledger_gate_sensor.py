@@ -120,3 +120,12 @@ def test_the_ledger_url_comes_from_the_env_or_the_airflow_connection(monkeypatch
     import os
 
     assert os.environ["PIPELINE_LEDGER_URL"] == "postgresql+psycopg2://ledger:secret@db.example:5432/ledger"
+
+
+def test_the_gate_reports_the_ledger_jobs_table_as_its_lineage_input(tmp_path):
+    from pipeline_factory.sensors.ledger_gate import LedgerGateSensor
+
+    sensor = LedgerGateSensor(task_id="gate", ledger_url=f"sqlite:///{tmp_path}/ledger.sqlite")
+    lineage = sensor.get_openlineage_facets_on_start()
+    assert [(d.namespace, d.name) for d in lineage.inputs] == [(f"sqlite://{tmp_path}/ledger.sqlite", "jobs")]
+    assert lineage.outputs == []

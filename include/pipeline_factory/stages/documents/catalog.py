@@ -9,6 +9,7 @@ _P = "pipeline_factory.stages.documents"
 STAGE_TYPES = [
     StageType(
         name="ingest",
+        lineage=f"{_P}.lineage:ingest",
         retries_in_task=True,
         produces=("documents",),
         family="documents",
@@ -18,6 +19,7 @@ STAGE_TYPES = [
     ),
     StageType(
         name="parse",
+        lineage=f"{_P}.lineage:job_stage",
         consumes=("documents",),
         produces=("ir",),
         family="documents",
@@ -27,6 +29,7 @@ STAGE_TYPES = [
     ),
     StageType(
         name="download_pdf",
+        lineage=f"{_P}.lineage:download_pdf",
         retries_in_task=True,
         consumes=("documents",),
         produces=("pdfs",),
@@ -37,6 +40,7 @@ STAGE_TYPES = [
     ),
     StageType(
         name="pdf_to_ir",
+        lineage=f"{_P}.lineage:pdf_to_ir",
         produces=("ir",),
         family="documents",
         params=f"{_P}.params:PdfToIrParams",
@@ -46,6 +50,7 @@ STAGE_TYPES = [
     ),
     StageType(
         name="chunk",
+        lineage=f"{_P}.lineage:job_stage",
         consumes=("ir",),
         produces=("chunks",),
         family="documents",
@@ -55,6 +60,7 @@ STAGE_TYPES = [
     ),
     StageType(
         name="embed",
+        lineage=f"{_P}.lineage:job_stage",
         consumes=("chunks",),
         produces=("embeddings",),
         family="documents",
@@ -64,6 +70,7 @@ STAGE_TYPES = [
     ),
     StageType(
         name="index",
+        lineage=f"{_P}.lineage:index",
         consumes=("chunks", "embeddings"),
         produces=("vectors",),
         family="documents",
@@ -73,6 +80,7 @@ STAGE_TYPES = [
     ),
     StageType(
         name="extract",
+        lineage=f"{_P}.lineage:job_stage",
         consumes=("chunks",),
         produces=("mentions",),
         family="documents",
@@ -82,6 +90,7 @@ STAGE_TYPES = [
     ),
     StageType(
         name="kg",
+        lineage=f"{_P}.lineage:kg",
         consumes=("ir", "chunks"),
         optional=("mentions",),
         produces=("graph",),

@@ -9,6 +9,7 @@ _P = "pipeline_factory.stages.graphrag"
 STAGE_TYPES = [
     StageType(
         name="collect_pubmed",
+        lineage=f"{_P}.lineage:collect_pubmed",
         retries_in_task=True,
         produces=("papers",),
         family="graphrag",
@@ -18,6 +19,7 @@ STAGE_TYPES = [
     ),
     StageType(
         name="collect_genes",
+        lineage=f"{_P}.lineage:collect_genes",
         retries_in_task=True,
         consumes=("papers",),
         produces=("genes",),
@@ -28,6 +30,7 @@ STAGE_TYPES = [
     ),
     StageType(
         name="update_graph",
+        lineage=f"{_P}.lineage:update_graph",
         consumes=("papers",),
         optional=("genes",),
         produces=("graph",),
@@ -38,6 +41,7 @@ STAGE_TYPES = [
     ),
     StageType(
         name="update_vectors",
+        lineage=f"{_P}.lineage:update_vectors",
         consumes=("papers",),
         produces=("vectors",),
         family="graphrag",
@@ -54,6 +58,7 @@ STAGE_TYPES = [
     ),
     StageType(
         name="consistency_check",
+        lineage=f"{_P}.lineage:consistency_check",
         produces=("consistency",),
         family="graphrag",
         params=f"{_P}.params:ConsistencyCheckParams",
@@ -62,6 +67,7 @@ STAGE_TYPES = [
     ),
     StageType(
         name="graphrag_report",
+        lineage=f"{_P}.lineage:graphrag_report",
         optional=("papers",),
         family="graphrag",
         params=f"{_P}.params:GraphragReportParams",

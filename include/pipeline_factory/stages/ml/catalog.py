@@ -9,6 +9,7 @@ _P = "pipeline_factory.stages.ml"
 STAGE_TYPES = [
     StageType(
         name="fetch_data",
+        lineage=f"{_P}.lineage:fetch_data",
         produces=("dataset",),
         family="ml",
         params=f"{_P}.params:FetchDataParams",
@@ -18,6 +19,7 @@ STAGE_TYPES = [
     ),
     StageType(
         name="preprocess",
+        lineage=f"{_P}.lineage:preprocess",
         consumes=("dataset",),
         produces=("features",),
         family="ml",
@@ -53,6 +55,7 @@ STAGE_TYPES = [
     ),
     StageType(
         name="register",
+        lineage=f"{_P}.lineage:register",
         consumes=("dataset", "features", "models", "metrics"),
         produces=("registered",),
         family="ml",
@@ -62,6 +65,7 @@ STAGE_TYPES = [
     ),
     StageType(
         name="promote",
+        lineage=f"{_P}.lineage:promote",
         consumes=("registered", "metrics", "features", "models"),  # the champion is scored on this run's rows
         optional=("approval",),
         produces=("promotion",),
