@@ -1,4 +1,4 @@
-"""Registers the listener that turns the reasons tasks hand over into task and DAG-run notes.
+"""Registers the listener that writes task and DAG-run notes and pushes run metrics when a run ends.
 
 See :mod:`pipeline_factory.observability.notes`.
 """
@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from pipeline_factory.observability import notes_listener
+from pipeline_factory.observability import listener
 
 
 class PipelineNotesPlugin(AirflowPlugin):
     name = "pipeline_notes"
-    listeners = [notes_listener]
+    listeners = [listener]

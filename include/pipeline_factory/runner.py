@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from pipeline_factory import settings
 from pipeline_factory.events import emit_stage_event
 from pipeline_factory.exceptions import ConfigError, InputRefused, SpecError, StageParamsError, StageSkipped
+from pipeline_factory.observability import metrics
 from pipeline_factory.spec.loader import load_spec
 from pipeline_factory.spec.references import substitute
 from pipeline_factory.stages.contracts import StageContext, StageResult
@@ -97,15 +98,19 @@ def run_stage(
                  try_number, directory)
     emit_stage_event(pipeline, stage, run_id, "started",
                      {"type": stage_spec.type, "try_number": try_number, "compute": ctx.compute})
-    try:
-        result = stage_type.load().run(ctx, stage_params) or {}
-    except StageSkipped as exc:
-        emit_stage_event(pipeline, stage, run_id, "skipped", {"reason": str(exc), "try_number": try_number})
-        raise
-    except Exception as exc:
-        emit_stage_event(pipeline, stage, run_id, "failed",
-                         {"error": f"{type(exc).__name__}: {exc}"[:4000], "try_number": try_number})
-        raise
+    with metrics.collecting(pipeline, stage, stage_spec.type) as figures:
+        try:
+            result = stage_type.load().run(ctx, stage_params) or {}
+        except StageSkipped as exc:
+            emit_stage_event(pipeline, stage, run_id, "skipped", {"reason": str(exc), "try_number": try_number})
+            metrics.push_stage(figures, outcome="skipped", seconds=time.monotonic() - started)
+            raise
+        except Exception as exc:
+            emit_stage_event(pipeline, stage, run_id, "failed",
+                             {"error": f"{type(exc).__name__}: {exc}"[:4000], "try_number": try_number})
+            metrics.push_stage(figures, outcome="failed", seconds=time.monotonic() - started)
+            raise
+    metrics.push_stage(figures, outcome="success", seconds=time.monotonic() - started, result=result)
     write_json_atomic(directory / stage / RESULT_FILE, result)
     seconds = time.monotonic() - started
     emit_stage_event(pipeline, stage, run_id, "completed",
@@ -143,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                            try_number=args.try_number, run_dir=args.run_dir)
     except StageSkipped as exc:
         log.info("skipped: %s", exc)
+        print(json.dumps({"skipped": str(exc)}))  # the last line: the operator's note says why
         return EXIT_SKIPPED
     except (ConfigError, SpecError, InputRefused) as exc:  # a refused run input: its reason, no traceback
         print(f"error: {exc}", file=sys.stderr)

@@ -4,7 +4,7 @@ A task cannot write its own note: the Task SDK's execution API has no
 endpoint for it, and tasks have no database access in Airflow 3.  So the
 worker hands the reason over as an XCom under :data:`NOTE_XCOM_KEY` (which
 it can write anywhere: local process, Celery worker, pod), and the
-scheduler-side listener in :mod:`.notes_listener` turns those XComs into the
+scheduler-side listener in :mod:`.listener` turns those XComs into the
 task instances' notes and one summary note on the DAG run when the run
 ends.  Both show in Airflow's grid view and through its REST API
 (``note`` on ``/api/v2/dags/{dag}/dagRuns/{run}`` and its task instances).

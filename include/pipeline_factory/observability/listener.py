@@ -1,4 +1,7 @@
-"""Scheduler-side listener: the notes the tasks handed over become Airflow notes.
+"""Scheduler-side listener: when a DAG run ends, its notes and its run metrics.
+
+The notes the tasks handed over become Airflow notes (:mod:`.notes`), and the
+run's outcome is pushed to the Pushgateway (:mod:`.run_metrics`).
 
 Registered by ``plugins/pipeline_notes.py``.  Airflow calls DAG-run listeners
 in the process that changes the run's state (the scheduler, the api-server
@@ -61,7 +64,7 @@ class _Row:
         self.value = value
 
 
-def _on_finished(dag_run: DagRun) -> None:
+def _with_session(dag_run: DagRun, work: Any, what: str) -> None:
     from sqlalchemy.orm import object_session
 
     try:
@@ -70,11 +73,18 @@ def _on_finished(dag_run: DagRun) -> None:
             from airflow.utils.session import create_session
 
             with create_session() as own:
-                write_notes(own.merge(dag_run), own)
+                work(own.merge(dag_run), own)
         else:
-            write_notes(dag_run, session)
-    except Exception:  # notes are for people; a run's outcome never depends on them
-        log.warning("could not write the notes of %s/%s", dag_run.dag_id, dag_run.run_id, exc_info=True)
+            work(dag_run, session)
+    except Exception:  # notes and metrics are for people; a run's outcome never depends on them
+        log.warning("could not write the %s of %s/%s", what, dag_run.dag_id, dag_run.run_id, exc_info=True)
+
+
+def _on_finished(dag_run: DagRun) -> None:
+    from pipeline_factory.observability.run_metrics import push_run_metrics
+
+    _with_session(dag_run, write_notes, "notes")
+    _with_session(dag_run, push_run_metrics, "run metrics")
 
 
 @hookimpl
