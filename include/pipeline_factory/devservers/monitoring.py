@@ -68,7 +68,7 @@ def prometheus_config(ports: dict[str, int], *, scrape_interval: str = "15s",
 def write_configs(folder: Path, ports: dict[str, int], *, rules: dict[str, Any], alertmanager: dict[str, Any],
                   scrape_interval: str = "15s", evaluation_interval: str = "15s") -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "rules.yml").write_text(yaml.safe_dump(rules, sort_keys=False))
+    (folder / "rules.yml").write_text(yaml.safe_dump(rules, sort_keys=False, width=1000))
     config = folder / "alertmanager.yml"
     config.write_text(yaml.safe_dump(alertmanager, sort_keys=False))
     config.chmod(0o600)  # may hold an SMTP password

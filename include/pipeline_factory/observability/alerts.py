@@ -7,7 +7,8 @@ validated specs, so ``promtool check rules`` and ``amtool check-config``
 (or the servers themselves) are the judges.
 
 Routing: every alert carries a ``pipeline`` label; the Alertmanager route for
-that pipeline sends to its ``notifications.on_failure`` notifiers: an
+that pipeline sends to its ``notifications.on_failure`` notifiers (or, when it
+has none that can, to ``PIPELINE_ALERT_TO``): an
 ``smtp`` notifier becomes an email receiver on the notifier's SMTP
 connection, a ``webhook`` notifier a webhook receiver on its connection's URL
 (``log`` notifiers have no Alertmanager counterpart).  ``send_resolved`` is on,
@@ -17,6 +18,7 @@ so a cleared condition sends a resolved notice.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -32,6 +34,8 @@ from pipeline_factory.spec.alerts import (
     prom_duration,
 )
 
+log = logging.getLogger(__name__)
+
 #: The alert names rules get unless they name themselves (CamelCase, as Prometheus's own mixins write them).
 DEFAULT_NAMES = {
     "failure_rate": "PipelineFailureRateHigh",
@@ -41,6 +45,7 @@ DEFAULT_NAMES = {
     "no_success": "PipelineNoRecentSuccess",
 }
 DEFAULT_RECEIVER = "default"
+ALERT_TO_ENV = "PIPELINE_ALERT_TO"
 
 
 def _q(value: str) -> str:
@@ -149,23 +154,39 @@ def _receiver(name: str, notifiers: Iterable[Any], smtp: Callable[[str], SmtpSer
               webhook: Callable[[str], str]) -> dict[str, Any]:
     receiver: dict[str, Any] = {"name": name}
     for notifier in notifiers:
-        if notifier.type == "smtp":
-            server = smtp(notifier.conn_id)
-            config: dict[str, Any] = {
-                "to": ", ".join([*notifier.recipients(), *notifier.cc]),
-                "from": notifier.from_email or server.sender,
-                "smarthost": server.smarthost,
-                "require_tls": server.require_tls,
-                "send_resolved": True,
-            }
-            if server.username:
-                config["auth_username"] = server.username
-                config["auth_password"] = server.password or ""
-            receiver.setdefault("email_configs", []).append(config)
-        elif notifier.type == "webhook":
-            receiver.setdefault("webhook_configs", []).append({"url": webhook(notifier.conn_id),
-                                                               "send_resolved": True})
+        try:
+            _add_notifier(receiver, notifier, smtp, webhook)
+        except Exception as exc:  # one unusable notifier must not take every pipeline's alerting down
+            log.warning("alerts for %s: notifier %s left out: %s", name, notifier.type, exc)
     return receiver
+
+
+def _add_notifier(receiver: dict[str, Any], notifier: Any, smtp: Callable[[str], SmtpServer],
+                  webhook: Callable[[str], str]) -> None:
+    """An ``smtp`` notifier as an email config, a ``webhook`` one as a webhook config (``log``: nothing)."""
+    if notifier.type == "smtp":
+        server = smtp(notifier.conn_id)
+        config: dict[str, Any] = {
+            "to": ", ".join([*notifier.recipients(), *notifier.cc]),
+            "from": notifier.from_email or server.sender,
+            "smarthost": server.smarthost,
+            "require_tls": server.require_tls,
+            "send_resolved": True,
+        }
+        if server.username:
+            config["auth_username"] = server.username
+            config["auth_password"] = server.password or ""
+        receiver.setdefault("email_configs", []).append(config)
+    elif notifier.type == "webhook":
+        receiver.setdefault("webhook_configs", []).append({"url": webhook(notifier.conn_id), "send_resolved": True})
+
+
+def fallback_notifiers() -> list[Any]:
+    """Where alerts of a pipeline without mail or webhook notifiers go: ``PIPELINE_ALERT_TO`` (comma-separated)."""
+    from pipeline_factory.notify import SmtpNotifierSpec
+
+    to = [a.strip() for a in os.environ.get(ALERT_TO_ENV, "").split(",") if a.strip()]
+    return [SmtpNotifierSpec(type="smtp", to=to)] if to else []
 
 
 def alertmanager_config(
@@ -183,7 +204,8 @@ def alertmanager_config(
         if not spec.alerts:
             continue
         receiver = f"pipeline_{name}"
-        receivers.append(_receiver(receiver, spec.notifications.on_failure, smtp, webhook))
+        notifiers = [n for n in spec.notifications.on_failure if n.type in ("smtp", "webhook")] or fallback_notifiers()
+        receivers.append(_receiver(receiver, notifiers, smtp, webhook))
         routes.append({"receiver": receiver, "matchers": [f"pipeline={_q(name)}"]})
     return {
         "route": {

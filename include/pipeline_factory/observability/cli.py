@@ -45,7 +45,7 @@ def _valid_specs() -> dict[str, Any]:
 def _yaml(data: Any) -> str:
     import yaml
 
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000)
 
 
 def run_alert_command(args: argparse.Namespace) -> int:

@@ -77,9 +77,9 @@ def check_pipeline(
                     did_you_mean(stage.pool, pools) or f"declare it in pools.yaml ({', '.join(sorted(pools))})")
 
     _check_cycles(out, spec)
-    _check_alerts(out, spec, registry)
     if not out.problems:  # ports need known types and a sound graph to mean anything
         check_ports(out, wire(spec, registry, upstream_of(spec)))
+    _check_alerts(out, spec, registry)
     return out.problems
 
 

@@ -68,10 +68,12 @@ def test_a_bad_rule_is_reported_at_its_line(config_copy: Path, alerts, expected)
 
 def test_rules_in_defaults_apply_to_pipelines_without_their_own(config_copy: Path):
     defaults = config_copy / "pipelines" / "defaults.yaml"
-    defaults.write_text(defaults.read_text() + "alerts:\n  - {kind: no_success, within: 8d}\n")
+    text = defaults.read_text()
+    defaults.write_text(text[: text.index("\nalerts:")] + "\nalerts:\n  - {kind: no_success, within: 8d}\n")
     specs = load_specs(config_dir=config_copy)
     assert not specs.problems, specs.problems
     assert [r.kind for r in specs.specs["example_hello"].spec.alerts] == ["no_success"]
+    assert "run_duration" in {r.kind for r in specs.specs["model_training"].spec.alerts}  # its own list wins
 
 
 def test_rendered_rules_pass_promtool(config_copy: Path, tmp_path: Path):
@@ -91,7 +93,7 @@ def test_rendered_rules_pass_promtool(config_copy: Path, tmp_path: Path):
     path.write_text(yaml.safe_dump(rendered))
     result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 rules found" in result.stdout
+    assert "SUCCESS" in result.stdout
 
 
 def test_alertmanager_routes_each_pipeline_to_its_notifiers(config_copy: Path, tmp_path: Path):
