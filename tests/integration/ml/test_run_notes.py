@@ -55,3 +55,11 @@ def test_a_training_run_with_no_new_batch_says_why_in_its_notes(dag_runner, conf
     assert notes["fetch_data"].startswith("skipped: no new batches")
     assert "force_full_retrain" in notes["fetch_data"]
     assert notes["train"] is None  # skipped because its upstream was: the run's note says so
+
+    # The Pipelines view's "Latest runs" section shows the same reasons, to readers of the pipeline only.
+    from pipeline_factory.ui.runs import runs_overview
+
+    [shown] = [r for r in runs_overview({PIPELINE})["runs"] if r["run_id"] == run.run_id]
+    assert shown["note"] == run_note and shown["state"] == "success"
+    assert shown["task_notes"] == {"fetch_data": notes["fetch_data"]}
+    assert runs_overview({"another_pipeline"})["runs"] == []
