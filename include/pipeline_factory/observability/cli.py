@@ -23,6 +23,8 @@ def add_alert_commands(subparsers: argparse._SubParsersAction) -> argparse.Argum
     render = commands.add_parser("render", help="write the Prometheus rules file (and the Alertmanager config)")
     render.add_argument("--rules", type=Path, help="rules file to write (default: print it)")
     render.add_argument("--alertmanager", type=Path, help="also write the Alertmanager config here")
+    render.add_argument("--helm-values", type=Path,
+                        help="also write both as values for the prometheus-community/prometheus chart")
     render.add_argument("--interval", help="rule evaluation interval of every group (default: Prometheus's)")
     render.add_argument("--group-wait", default="30s")
     render.add_argument("--group-interval", default="5m")
@@ -68,10 +70,21 @@ def run_alert_command(args: argparse.Namespace) -> int:
         args.rules.write_text(rules)
     else:
         print(rules, end="")
-    if args.alertmanager:
+    if args.alertmanager or args.helm_values:
         config = alertmanager_config(specs, group_wait=args.group_wait, group_interval=args.group_interval,
                                      repeat_interval=args.repeat_interval)
-        args.alertmanager.parent.mkdir(parents=True, exist_ok=True)
-        args.alertmanager.write_text(_yaml(config))
-        args.alertmanager.chmod(0o600)  # may hold the SMTP password
+        if args.alertmanager:
+            _write_private(args.alertmanager, _yaml(config))
+        if args.helm_values:
+            rendered = rules_file(specs, interval=args.interval)
+            _write_private(args.helm_values, _yaml({"serverFiles": {"alerting_rules.yml": rendered},
+                                                    "alertmanager": {"config": config}}))
     return 0
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Alertmanager's config may hold the SMTP password: readable by the owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(text)
