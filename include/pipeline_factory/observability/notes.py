@@ -92,7 +92,7 @@ def record_note(context: Mapping[str, Any], text: str | None) -> None:
     if not text:
         return
     try:
-        context["ti"].xcom_push(key=NOTE_XCOM_KEY, value=clip(text))
+        context["ti"].xcom_push(key=NOTE_XCOM_KEY, value=clip(_scrubbed(text)))
     except Exception:
         log.warning("could not record the task's note", exc_info=True)
 
