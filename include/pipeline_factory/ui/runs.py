@@ -66,6 +66,22 @@ def runs_overview(allowed: Collection[str] | None = None, *, limit: int = RUNS_P
             ):
                 if (dag_id, run_id) in keys and content:
                     task_notes.setdefault((dag_id, run_id), {})[task_id] = content
+            # A run still going has no notes yet (the listener writes them when it ends): show the
+            # reasons its tasks handed over so far, such as a gate that is waiting.
+            running = {(r.dag_id, r.run_id) for r in rows if str(getattr(r.state, "value", r.state)) == "running"}
+            if running:
+                from airflow.models.xcom import XComModel
+
+                from pipeline_factory.observability.notes import NOTE_XCOM_KEY
+
+                for dag_id, run_id, task_id, value in session.execute(
+                    select(XComModel.dag_id, XComModel.run_id, XComModel.task_id, XComModel.value).where(
+                        XComModel.key == NOTE_XCOM_KEY, XComModel.dag_id.in_({k[0] for k in running}),
+                        XComModel.run_id.in_({k[1] for k in running}))
+                ):
+                    text = XComModel.deserialize_value(_Value(value))
+                    if (dag_id, run_id) in running and text:
+                        task_notes.setdefault((dag_id, run_id), {}).setdefault(task_id, str(text))
     runs = [
         {
             "pipeline": r.dag_id,
@@ -79,3 +95,10 @@ def runs_overview(allowed: Collection[str] | None = None, *, limit: int = RUNS_P
         for r in rows
     ]
     return {"monitoring": monitoring_links(), "runs": runs}
+
+
+class _Value:
+    """What :meth:`XComModel.deserialize_value` reads: an object with ``.value``."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value

@@ -63,3 +63,19 @@ def test_a_training_run_with_no_new_batch_says_why_in_its_notes(dag_runner, conf
     assert shown["note"] == run_note and shown["state"] == "success"
     assert shown["task_notes"] == {"fetch_data": notes["fetch_data"]}
     assert runs_overview({"another_pipeline"})["runs"] == []
+
+    # While a run is still going, the view shows the reasons handed over so far (a waiting gate, say).
+    from airflow.models.dagrun import DagRun
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    from pipeline_factory.observability.notes import NOTE_XCOM_KEY
+
+    with create_session() as session:
+        session.query(DagRun).filter(DagRun.dag_id == PIPELINE, DagRun.run_id == run.run_id).update(
+            {"state": "running"})
+        XComModel.set(NOTE_XCOM_KEY, "waiting at the gate: 2 of 3 job(s) still waiting", dag_id=PIPELINE,
+                      task_id="train", run_id=run.run_id, session=session)
+    [live] = [r for r in runs_overview({PIPELINE})["runs"] if r["run_id"] == run.run_id]
+    assert live["task_notes"]["train"] == "waiting at the gate: 2 of 3 job(s) still waiting"
+    assert live["task_notes"]["fetch_data"] == notes["fetch_data"]  # a written note wins over a handed-over one
