@@ -70,3 +70,32 @@ def test_the_failure_ratio_of_any_history_is_a_share_of_the_window(states, windo
     assert 0.0 <= ratio <= 1.0
     recent = states[:window]
     assert ratio * len(recent) == pytest.approx(sum(s == "failed" for s in recent))
+
+
+def test_the_eutils_client_reports_into_the_running_stage_when_closed():
+    """The real client (over httpx.MockTransport): a 429 and a 503 before the answer."""
+    from pathlib import Path
+
+    import httpx
+
+    from pipeline_factory.resilience.policy import Policy
+    from pipeline_factory.sources.eutils import SERVICE, EutilsClient
+    from pipeline_factory.sources.ncbi_settings import NcbiSettings
+
+    fixtures = Path(__file__).resolve().parents[2] / "fixtures" / "ncbi"
+    answers = [
+        httpx.Response(429, json={"error": "API rate limit exceeded"}, headers={"Retry-After": "0.01"}),
+        httpx.Response(503, text="busy"),
+        httpx.Response(200, content=(fixtures / "esearch1.xml").read_bytes()),
+    ]
+    client = EutilsClient(
+        NcbiSettings(base_url="http://ncbi.test/eutils", tool="t", email="me@example.org"),
+        Policy(name="t", max_attempts=3, backoff_initial_seconds=0.01, backoff_max_seconds=0.05),
+        limiter=None, breaker=None, http=httpx.Client(transport=httpx.MockTransport(lambda r: answers.pop(0))))
+    with metrics.collecting("graphrag_incremental", "collect_pubmed", "collect_pubmed") as figures:
+        client.esearch("pubmed", "biopython")
+        client.close()
+    assert figures.api[SERVICE]["rate_limited"] == 1
+    assert figures.api[SERVICE]["retries"] == 2
+    assert figures.api[SERVICE]["server_errors"] == 1
+    assert figures.api[SERVICE]["requests"] >= 1
