@@ -155,6 +155,14 @@ def stop(stack: MonitoringStack | None = None, folder: Path | None = None) -> No
         pid_path.unlink(missing_ok=True)
 
 
+def _alive(pid_file: Path) -> bool:
+    try:
+        os.kill(int(pid_file.read_text()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def _render(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     from pipeline_factory.observability.alerts import alertmanager_config, rules_file
     from pipeline_factory.spec.loader import load_specs
@@ -175,9 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "stop":
         stop(folder=args.dir)
         return 0
-    if all((args.dir / f"{name}.pid").exists() for name in BINARIES):
+    if all(_alive(args.dir / f"{name}.pid") for name in BINARIES):
         print(f"monitoring already running (pids in {args.dir})")
         return 0
+    stop(folder=args.dir)  # whatever is left of an earlier start (a crash, a killed make run)
     rules, alertmanager = _render(args)
     ports = {name: getattr(args, f"{name}_port") for name in DEFAULT_PORTS}
     try:
