@@ -79,7 +79,9 @@ def write_configs(folder: Path, ports: dict[str, int], *, rules: dict[str, Any],
 
 def commands(folder: Path, ports: dict[str, int]) -> dict[str, list[str]]:
     return {
-        "pushgateway": [BINARIES["pushgateway"], f"--web.listen-address=127.0.0.1:{ports['pushgateway']}"],
+        # Debian's build persists to /var/lib/prometheus by default, shared by every instance: keep ours here.
+        "pushgateway": [BINARIES["pushgateway"], f"--web.listen-address=127.0.0.1:{ports['pushgateway']}",
+                        f"--persistence.file={folder / 'pushgateway.data'}"],
         "alertmanager": [
             BINARIES["alertmanager"], f"--config.file={folder / 'alertmanager.yml'}",
             f"--storage.path={folder / 'alertmanager-data'}",
