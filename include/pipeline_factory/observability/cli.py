@@ -26,6 +26,9 @@ def add_alert_commands(subparsers: argparse._SubParsersAction) -> argparse.Argum
     render.add_argument("--helm-values", type=Path,
                         help="also write both as values for the prometheus-community/prometheus chart")
     render.add_argument("--interval", help="rule evaluation interval of every group (default: Prometheus's)")
+    render.add_argument("--skip-invalid", action="store_true",
+                        help="render the valid specs and only report the broken ones (deployments: one broken "
+                             "spec must not leave every pipeline without alerts)")
     render.add_argument("--group-wait", default="30s")
     render.add_argument("--group-interval", default="5m")
     render.add_argument("--repeat-interval", default="4h")
@@ -34,12 +37,14 @@ def add_alert_commands(subparsers: argparse._SubParsersAction) -> argparse.Argum
     return alerts
 
 
-def _valid_specs() -> dict[str, Any]:
+def _valid_specs(*, skip_invalid: bool = False) -> dict[str, Any]:
     from pipeline_factory.exceptions import SpecError
     from pipeline_factory.spec.loader import load_specs
 
     loaded = load_specs()
-    if loaded.problems:
+    if loaded.problems and skip_invalid:
+        print(SpecError(loaded.problems), file=sys.stderr)
+    elif loaded.problems:
         raise SpecError(loaded.problems)
     return {name: spec.spec for name, spec in loaded.specs.items()}
 
@@ -53,7 +58,7 @@ def _yaml(data: Any) -> str:
 def run_alert_command(args: argparse.Namespace) -> int:
     from pipeline_factory.observability.alerts import alertmanager_config, rules_file
 
-    specs = _valid_specs()
+    specs = _valid_specs(skip_invalid=getattr(args, "skip_invalid", False))
     rules = _yaml(rules_file(specs, interval=getattr(args, "interval", None)))
     if args.alerts_command == "check":
         promtool = shutil.which(args.promtool)

@@ -30,7 +30,7 @@ def test_compose_runs_the_monitoring_stack_on_loopback(compose: dict[str, Any]) 
         for port in services[name].get("ports", []):
             assert str(port).startswith("127.0.0.1:"), (name, port)
     assert services["prometheus"]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
-    assert "alerts render --rules /etc/monitoring/rules.yml" in services["airflow-init"]["command"][1]
+    assert "alerts render --skip-invalid --rules /etc/monitoring/rules.yml" in services["airflow-init"]["command"][1]
 
 
 def test_compose_turns_airflow_statsd_on_and_points_stages_at_the_pushgateway(compose: dict[str, Any]) -> None:

@@ -133,3 +133,18 @@ def test_any_pipeline_or_breaker_name_stays_inside_its_label(pipeline, breaker):
 
     assert f"pipeline={json.dumps(pipeline)}" in expr
     assert f"breaker={json.dumps(breaker)}" in expr
+
+
+def test_the_cli_refuses_broken_specs_unless_asked_to_skip_them(config_copy: Path, tmp_path: Path, capsys):
+    from pipeline_factory.cli import main
+
+    _load(config_copy, "  - {kind: failure_ratio, above: 0.5}\n")
+    assert main(["alerts", "render", "--rules", str(tmp_path / "rules.yml")]) == 1
+    assert "alerted.yaml:7:" in capsys.readouterr().err
+    assert not (tmp_path / "rules.yml").exists()
+    assert main(["alerts", "render", "--skip-invalid", "--rules", str(tmp_path / "rules.yml"),
+                 "--alertmanager", str(tmp_path / "am.yml")]) == 0
+    groups = yaml.safe_load((tmp_path / "rules.yml").read_text())["groups"]
+    assert "pipeline_model_training" in {g["name"] for g in groups}
+    assert "pipeline_alerted" not in {g["name"] for g in groups}
+    assert (tmp_path / "am.yml").stat().st_mode & 0o777 == 0o600
