@@ -267,3 +267,51 @@ $(STAGE_RUNNER_ROOTFS): | container-deps
 	$$SUDO tar -C $$tmp/rootfs -cf $@.partial . && $$SUDO rm -rf $$tmp && mv $@.partial $@
 
 test test-integration: container-deps stage-runner-rootfs
+
+# --- Monitoring: Pushgateway, Prometheus, Alertmanager (docs/observability.md) -----
+# Debian's packages.  `make run` starts them beside the other services with the
+# specs' alert rules and Alertmanager routes (mail goes to smtp_default, the mail
+# sink), and stages push their metrics to the Pushgateway.  MONITORING=off leaves
+# them off (and nothing is pushed).
+MONITORING ?= on
+MONITORING_PACKAGES ?= prometheus prometheus-alertmanager prometheus-pushgateway
+PUSHGATEWAY_PORT ?= 9091
+PROMETHEUS_PORT ?= 9090
+ALERTMANAGER_PORT ?= 9093
+MONITORING_DIR := $(PIPELINE_DATA_DIR)/monitoring
+
+.PHONY: monitoring-deps monitoring-start monitoring-stop alerts-check
+
+monitoring-deps:
+	@need=""; \
+	for pkg in $(MONITORING_PACKAGES); do dpkg -s $$pkg >/dev/null 2>&1 || need="$$need $$pkg"; done; \
+	if [ -n "$$need" ]; then \
+		echo "installing:$$need"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$need >/dev/null; \
+	fi
+
+ifeq ($(MONITORING),on)
+# For `make run` only: the tests start their own servers on free ports.
+run: export PIPELINE_PUSHGATEWAY_URL ?= http://127.0.0.1:$(PUSHGATEWAY_PORT)
+run: export PIPELINE_PROMETHEUS_URL ?= http://127.0.0.1:$(PROMETHEUS_PORT)
+run: export PIPELINE_ALERTMANAGER_URL ?= http://127.0.0.1:$(ALERTMANAGER_PORT)
+run: export PIPELINE_ALERT_TO ?= oncall@localhost
+services: monitoring-start
+services-stop: monitoring-stop
+run: monitoring-deps
+endif
+
+monitoring-start: venv monitoring-deps
+	$(PY) -m pipeline_factory.devservers.monitoring start --dir $(MONITORING_DIR) \
+		--pushgateway-port $(PUSHGATEWAY_PORT) --prometheus-port $(PROMETHEUS_PORT) \
+		--alertmanager-port $(ALERTMANAGER_PORT)
+
+monitoring-stop:
+	-$(PY) -m pipeline_factory.devservers.monitoring stop --dir $(MONITORING_DIR)
+
+# The specs' alert rules, rendered and checked by promtool.
+alerts-check: venv monitoring-deps
+	$(PY) -m pipeline_factory alerts check
+
+test test-integration: monitoring-deps

@@ -41,6 +41,7 @@ os.environ["PIPELINE_SOURCE_ROOTS"] = os.pathsep.join(
 os.environ["PIPELINE_URL_ALLOWLIST"] = "127.0.0.1,localhost"
 os.environ.pop("PIPELINE_RUNTIME", None)
 os.environ.pop("PIPELINE_LEDGER_URL", None)
+os.environ.pop("PIPELINE_PUSHGATEWAY_URL", None)  # metrics go to the monitoring tests' own servers only
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

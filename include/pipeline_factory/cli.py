@@ -143,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_graphrag_commands(commands).set_defaults(handler=run_graphrag_command)
 
+    from pipeline_factory.observability.cli import add_alert_commands, run_alert_command
+
+    add_alert_commands(commands).set_defaults(handler=run_alert_command)
+
     try:
         from pipeline_factory.ledger_cli import add_ledger_commands, run_ledger_command
     except ImportError:  # pragma: no cover - the ledger is part of the package

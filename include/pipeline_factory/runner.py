@@ -27,6 +27,7 @@ from pipeline_factory import settings
 from pipeline_factory.events import emit_stage_event, lineage_run
 from pipeline_factory.exceptions import ConfigError, InputRefused, SpecError, StageParamsError, StageSkipped
 from pipeline_factory.lineage.declared import LINEAGE_FILE
+from pipeline_factory.observability import metrics
 from pipeline_factory.spec.loader import load_spec
 from pipeline_factory.spec.references import substitute
 from pipeline_factory.stages.contracts import StageContext, StageResult
@@ -104,18 +105,22 @@ def run_stage(
     emit_stage_event(pipeline, stage, run_id, "started",
                      {"type": stage_spec.type, "try_number": try_number, "compute": ctx.compute},
                      lineage_run_id=lineage_run_id)
-    try:
-        with lineage_run(lineage_run_id):  # what the stage records in the ledger (job events) carries it too
-            result = stage_type.load().run(ctx, stage_params) or {}
-    except StageSkipped as exc:
-        emit_stage_event(pipeline, stage, run_id, "skipped", {"reason": str(exc), "try_number": try_number},
-                         lineage_run_id=lineage_run_id)
-        raise
-    except Exception as exc:
-        emit_stage_event(pipeline, stage, run_id, "failed",
-                         {"error": f"{type(exc).__name__}: {exc}"[:4000], "try_number": try_number},
-                         lineage_run_id=lineage_run_id)
-        raise
+    with metrics.collecting(pipeline, stage, stage_spec.type) as figures:
+        try:
+            with lineage_run(lineage_run_id):  # what the stage records in the ledger (job events) carries it too
+                result = stage_type.load().run(ctx, stage_params) or {}
+        except StageSkipped as exc:
+            emit_stage_event(pipeline, stage, run_id, "skipped", {"reason": str(exc), "try_number": try_number},
+                             lineage_run_id=lineage_run_id)
+            metrics.push_stage(figures, outcome="skipped", seconds=time.monotonic() - started)
+            raise
+        except Exception as exc:
+            emit_stage_event(pipeline, stage, run_id, "failed",
+                             {"error": f"{type(exc).__name__}: {exc}"[:4000], "try_number": try_number},
+                             lineage_run_id=lineage_run_id)
+            metrics.push_stage(figures, outcome="failed", seconds=time.monotonic() - started)
+            raise
+    metrics.push_stage(figures, outcome="success", seconds=time.monotonic() - started, result=result)
     write_json_atomic(directory / stage / RESULT_FILE, result)
     _keep_lineage(ctx, resolved, stage_params, result)
     seconds = time.monotonic() - started
@@ -167,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                            lineage_run_id=args.lineage_run_id)
     except StageSkipped as exc:
         log.info("skipped: %s", exc)
+        print(json.dumps({"skipped": str(exc)}))  # the last line: the operator's note says why
         return EXIT_SKIPPED
     except (ConfigError, SpecError, InputRefused) as exc:  # a refused run input: its reason, no traceback
         print(f"error: {exc}", file=sys.stderr)

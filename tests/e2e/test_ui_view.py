@@ -147,6 +147,7 @@ def test_the_plugin_registers_its_app_and_a_pipelines_nav_entry(api_server: ApiS
 
 
 @pytest.mark.parametrize("section", ["overview", "pipelines", "ledger", "breakers", "reports", "models", "promotions",
+                                     "runs",
                                      "promotions/plot?pipeline=model_training&report=x.promotion.json&name=a.png"])
 def test_anonymous_requests_are_refused(api_server: ApiServer, section: str) -> None:
     anonymous = http.get(f"{api_server.url}/pipelines/api/{section}")

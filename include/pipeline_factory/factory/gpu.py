@@ -42,10 +42,15 @@ def _pod_name(pipeline: str, stage: str) -> str:
 
 
 def container_env(spec: PipelineSpec, profile: RuntimeProfile, profile_name: str) -> dict[str, str]:
+    from pipeline_factory.observability.metrics import PUSHGATEWAY_ENV, pushgateway_url
+
+    pushgateway = pushgateway_url()
     return {
         "PIPELINE_RUNTIME": profile_name,
         "PIPELINE_DATA_DIR": profile.data_dir,
         "PIPELINE_UMASK": "002",  # group 0 shares the data volume with the worker
+        # A stage in a container or pod pushes its metrics where the workers' stages do.
+        **({PUSHGATEWAY_ENV: pushgateway} if pushgateway else {}),
         **profile.env,
     }
 

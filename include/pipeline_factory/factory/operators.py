@@ -40,11 +40,18 @@ class StageOperator(StageLineageMixin, BaseOperator):
         self.stage_type = stage_type
 
     def execute(self, context: Context) -> Any:
-        from pipeline_factory.exceptions import ConfigError, SpecError, StageParamsError, StageSkipped
+        from pipeline_factory.exceptions import (
+            CircuitOpenError,
+            ConfigError,
+            SpecError,
+            StageParamsError,
+            StageSkipped,
+        )
+        from pipeline_factory.observability.notes import record_note, refused_note, result_note, skipped_note
         from pipeline_factory.runner import run_stage
 
         try:
-            return run_stage(
+            result = run_stage(
                 self.pipeline,
                 self.stage,
                 run_id=context["run_id"],
@@ -54,10 +61,17 @@ class StageOperator(StageLineageMixin, BaseOperator):
                 lineage_run_id=openlineage_run_id(context),
             )
         except StageSkipped as exc:
+            record_note(context, skipped_note(str(exc)))
             raise AirflowSkipException(str(exc)) from exc
         except (ConfigError, SpecError, StageParamsError) as exc:
             # A retry cannot fix a broken spec, environment or run conf.
+            record_note(context, refused_note(exc))
             raise AirflowFailException(str(exc)) from exc
+        except CircuitOpenError as exc:
+            record_note(context, refused_note(exc))
+            raise
+        record_note(context, result_note(result))
+        return result
 
 
 class LocalProcessStageOperator(StageLineageMixin, BaseOperator):
@@ -105,14 +119,21 @@ class LocalProcessStageOperator(StageLineageMixin, BaseOperator):
                 self.log.info("%s", line)
                 last_line = line
         returncode = self._process.wait()
+        from pipeline_factory.observability.notes import record_note, result_note, skipped_note
+
+        try:
+            outcome = json.loads(last_line)
+        except ValueError:
+            outcome = None
         if returncode == self.SKIP_EXIT_CODE:
-            raise AirflowSkipException(f"stage {self.stage} had nothing to do")
+            reason = outcome.get("skipped") if isinstance(outcome, dict) else None
+            reason = reason or f"stage {self.stage} had nothing to do"
+            record_note(context, skipped_note(reason))
+            raise AirflowSkipException(reason)
         if returncode != 0:
             raise RuntimeError(f"stage {self.stage} exited with {returncode}: {last_line}")
-        try:
-            return json.loads(last_line)
-        except ValueError:
-            return None
+        record_note(context, result_note(outcome))
+        return outcome
 
     def on_kill(self) -> None:
         if self._process and self._process.poll() is None:

@@ -244,7 +244,16 @@ class SharedBreaker:
             "fail_counter": self.fail_counter,
             "rejected": self.stats.rejected,
             "transitions": list(self.stats.transitions),
+            "opened_at": self._opened_at(),
         }
+
+    def _opened_at(self) -> str | None:
+        """When the breaker last opened (ISO), for "open longer than" alerts; None when unknown."""
+        try:
+            opened = self._breaker._state_storage.opened_at
+        except Exception:
+            return None
+        return opened.isoformat() if opened else None
 
 
 def breaker_storage(name: str, *, redis_url: str | None = None, ledger_url: str | None = None):

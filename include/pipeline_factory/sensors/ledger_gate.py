@@ -20,6 +20,8 @@ from airflow.sdk import BaseSensorOperator
 from airflow.sdk.bases.sensor import PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
+from pipeline_factory.observability.notes import gate_note, record_note, skipped_note
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -136,8 +138,24 @@ class LedgerGateSensor(BaseSensorOperator):
         if status.outcome == "failed":
             raise AirflowFailException(message)
         if status.outcome == "empty":
+            self._note(skipped_note(message))
             raise AirflowSkipException(message)
         return None
+
+    def _note(self, text: str) -> None:
+        """The reason, for the task's note (:mod:`pipeline_factory.observability.notes`)."""
+        from airflow.sdk import get_current_context
+
+        try:
+            record_note(get_current_context(), text)
+        except Exception:  # outside a running task (unit tests of _decide): no note to write
+            self.log.debug("no task context for the note", exc_info=True)
+
+    def _push_gate(self, context: Context, **figures: Any) -> None:
+        """Gate wait figures for Prometheus (:mod:`pipeline_factory.observability.metrics`)."""
+        from pipeline_factory.observability.metrics import push_gate
+
+        push_gate(context["dag"].dag_id, self.task_id, **figures)
 
     # -- deferred -------------------------------------------------------------
 
@@ -150,7 +168,10 @@ class LedgerGateSensor(BaseSensorOperator):
         decided = self._decide(status)
         if decided is not None:
             return decided
-        deadline = datetime.now(UTC) + timedelta(seconds=self.timeout)
+        now = datetime.now(UTC)
+        deadline = now + timedelta(seconds=self.timeout)
+        record_note(context, gate_note(_waiting_line(status, self.field), waiting=True))
+        self._push_gate(context, waiting_since=now.timestamp())
         self.log.info(
             "waiting, deferred, for %d job(s) of %s (until %s)",
             len(status.waiting),
@@ -168,20 +189,29 @@ class LedgerGateSensor(BaseSensorOperator):
                 ledger_url=self.ledger_url,
             ),
             method_name="execute_complete",
+            kwargs={"waiting_since": now.isoformat()},
             timeout=timedelta(seconds=self.timeout) + DEFERRAL_GRACE,
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, waiting_since: str | None = None
+    ) -> dict[str, Any]:
         if not event or "status" not in event:
             raise AirflowFailException(f"the ledger gate resumed without a usable event: {event!r}")
         status, message = event["status"], event.get("message", "")
+        waited = (datetime.now(UTC) - datetime.fromisoformat(waiting_since)).total_seconds() if waiting_since else None
+        self._push_gate(context, waiting_since=None, waited_seconds=waited)
         if status == "success":
             self.log.info("%s", message)
+            record_note(context, gate_note(message, waiting=False, waited_seconds=waited))
             return event
         if status == "timeout":
+            record_note(context, f"gate timed out: {message}")
             raise AirflowSensorTimeout(message)
         if status == "empty":
+            record_note(context, skipped_note(message))
             raise AirflowSkipException(message)
+        record_note(context, f"gate failed: {message}")
         raise AirflowFailException(message)
 
     # -- poke mode ------------------------------------------------------------

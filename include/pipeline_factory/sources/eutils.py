@@ -154,6 +154,9 @@ class EutilsClient:
         return cls(settings, policy, limiter=limiter, breaker=breaker)
 
     def close(self) -> None:
+        from pipeline_factory.observability.metrics import record_client
+
+        record_client(SERVICE, self.report())  # the running stage's Prometheus figures
         self._http.close()
 
     def __enter__(self) -> EutilsClient:

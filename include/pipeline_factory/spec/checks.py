@@ -79,6 +79,7 @@ def check_pipeline(
     _check_cycles(out, spec)
     if not out.problems:  # ports need known types and a sound graph to mean anything
         check_ports(out, wire(spec, registry, upstream_of(spec)))
+    _check_alerts(out, spec, registry)
     return out.problems
 
 
@@ -244,3 +245,17 @@ def _check_cycles(out: _Collector, spec: PipelineSpec) -> None:
     for stage in spec.stages:
         if stage.name not in state:
             visit(stage.name, [])
+
+
+def _check_alerts(out: _Collector, spec: PipelineSpec, registry: StageRegistry) -> None:
+    """A gate rule must name a gate stage of this pipeline (or the pipeline must have one)."""
+    gates = [s.name for s in spec.stages if s.type in registry and registry.get(s.type).kind == "gate"]
+    for index, rule in enumerate(spec.alerts):
+        if rule.kind != "gate_waiting":
+            continue
+        if rule.stage is not None and rule.stage not in gates:
+            out.add(("alerts", index, "stage"), f"{rule.stage!r} is not a gate stage of this pipeline",
+                    "unknown_gate", did_you_mean(rule.stage, gates) or f"gates: {', '.join(gates) or 'none'}")
+        elif rule.stage is None and not gates:
+            out.add(("alerts", index, "kind"), "a gate_waiting rule needs a gate stage; this pipeline has none",
+                    "no_gate")

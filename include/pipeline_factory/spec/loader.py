@@ -19,6 +19,13 @@ from pipeline_factory import settings
 from pipeline_factory.exceptions import SpecError, SpecProblem
 from pipeline_factory.notify import LogNotifierSpec, SmtpNotifierSpec, WebhookNotifierSpec
 from pipeline_factory.resilience.policy import Policy
+from pipeline_factory.spec.alerts import (
+    BreakerOpenRule,
+    FailureRateRule,
+    GateWaitingRule,
+    NoSuccessRule,
+    RunDurationRule,
+)
 from pipeline_factory.spec.checks import check_pipeline
 from pipeline_factory.spec.errors import model_keys, problems_from_validation
 from pipeline_factory.spec.models import (
@@ -40,9 +47,10 @@ from pipeline_factory.stages.registry import StageRegistry, default_registry
 log = logging.getLogger(__name__)
 NOTIFIER_MODELS = (SmtpNotifierSpec, WebhookNotifierSpec, LogNotifierSpec)
 M = TypeVar("M", bound=BaseModel)
+ALERT_MODELS = (FailureRateRule, RunDurationRule, BreakerOpenRule, GateWaitingRule, NoSuccessRule)
 DEFAULTS_FILE = "defaults.yaml"
 SPEC_SUFFIXES = (".yaml", ".yml")
-_SPEC_KEYS = model_keys(PipelineSpec, StageSpec, GateCondition, Notifications, *NOTIFIER_MODELS)
+_SPEC_KEYS = model_keys(PipelineSpec, StageSpec, GateCondition, Notifications, *NOTIFIER_MODELS, *ALERT_MODELS)
 #: Keys ``defaults.yaml`` may set: everything but a pipeline's identity and stages.
 DEFAULTABLE = frozenset(PipelineSpec.model_fields) - {"name", "stages"}
 

@@ -25,6 +25,7 @@ from pydantic import (
 
 from pipeline_factory.notify import NotifierSpec
 from pipeline_factory.resilience.policy import MAX_SECONDS, Policy
+from pipeline_factory.spec.alerts import AlertRule
 from pipeline_factory.stores.gate_fields import GATE_FIELD_TYPES, JOB_STATES
 
 Identifier = Annotated[
@@ -156,6 +157,11 @@ class PipelineSpec(_Strict):
     )
     default_policy: str = "default"
     notifications: Notifications = Field(default_factory=Notifications)
+    alerts: list[AlertRule] = Field(
+        default_factory=list,
+        description="Alert rules Prometheus evaluates and Alertmanager sends to notifications.on_failure "
+        "(docs/observability.md).",
+    )
     stages: list[StageSpec] = Field(min_length=1)
 
     @field_validator("start_date")

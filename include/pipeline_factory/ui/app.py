@@ -25,7 +25,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
-from pipeline_factory.ui import graphrag_search, overview, promotions
+from pipeline_factory.ui import graphrag_search, overview, promotions, runs
 from pipeline_factory.ui.access import ReadAccess, read_access
 from pipeline_factory.ui.auth import bearer_scheme, current_user, login_url
 from pipeline_factory.ui.page import PAGE
@@ -92,6 +92,10 @@ def api_router() -> APIRouter:
         if not await asyncio.to_thread(graphrag_search.readable, access.pipelines):
             raise HTTPException(status_code=403, detail="Forbidden: no GraphRAG pipeline is readable")
         return await _section("graphrag", lambda: graphrag_search.search(q, k, mode))
+
+    @router.get("/runs")
+    async def runs_section(access: ReadAccess) -> dict[str, Any]:
+        return await _section("runs", lambda: runs.runs_overview(allowed=access.pipelines))
 
     @router.get("/promotions")
     async def promotions_section(access: ReadAccess) -> dict[str, Any]:

@@ -73,6 +73,8 @@ PAGE = """<!doctype html>
   <section id="models"><h2>Models: champion and challenger</h2><div class="body">Loading...</div></section>
   <section id="promotions"><h2>Latest promotions: candidate and champion on the same rows</h2>
     <div class="body">Loading...</div></section>
+  <section id="runs"><h2>Latest runs: why they skipped, waited or decided</h2>
+    <div class="body">Loading...</div></section>
   <section id="reports"><h2>Latest run reports</h2><div class="body">Loading...</div></section>
   <section id="graphrag"><h2>Ask the graph</h2>
     <form id="graphrag-form"><input id="graphrag-q" name="q" type="search" size="60" maxlength="500"
@@ -270,6 +272,21 @@ function renderReports(data) {
     : el("p", {class: "muted"}, "No report yet in " + data.folder + "."));
 }
 
+function renderRuns(data) {
+  if (!data.available) return fill("runs", unavailable(data));
+  const links = data.monitoring.length ? el("p", {id: "monitoring-links"}, "Monitoring: ",
+    data.monitoring.map((m, i) => [i ? " | " : "", el("a", {href: m.href, target: "_blank", "data-page": m.name},
+                                                       m.label)]))
+    : el("p", {class: "muted"}, "No monitoring configured (PIPELINE_PROMETHEUS_URL, PIPELINE_ALERTMANAGER_URL).");
+  const notes = r => [r.note ? el("pre", {class: "run-note"}, r.note) : "",
+    Object.entries(r.task_notes).map(([task, note]) => el("div", {class: "task-note", "data-task": task},
+                                                          el("b", {}, task + ": "), note))];
+  fill("runs", [links, data.runs.length ? table([
+      ["Pipeline", r => r.pipeline], ["Run", r => r.run_id], ["State", r => pill(r.state)],
+      ["Ended", r => when(r.ended)], ["Why", notes]], data.runs, "runs-table")
+    : el("p", {class: "muted"}, "No run yet.")]);
+}
+
 async function load(name, render) {
   try {
     const response = await fetch("api/" + name, {credentials: "same-origin", headers: {Accept: "application/json"}});
@@ -310,7 +327,8 @@ document.getElementById("graphrag-form").addEventListener("submit", event => {
 });
 
 Promise.all([load("ledger", renderLedger), load("pipelines", renderPipelines), load("breakers", renderBreakers),
-             load("models", renderModels), load("promotions", renderPromotions), load("reports", renderReports)])
+             load("models", renderModels), load("promotions", renderPromotions), load("runs", renderRuns),
+             load("reports", renderReports)])
   .finally(() => {
     document.getElementById("generated").textContent = "as of " + new Date().toLocaleString();
     document.body.setAttribute("data-ready", "true");

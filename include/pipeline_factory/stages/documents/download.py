@@ -206,7 +206,10 @@ class HostBreakers:
 
         host = urlsplit(url).netloc
         if host not in self._breakers:
+            from pipeline_factory.observability.metrics import record_breaker
+
             self._breakers[host] = shared_breaker(f"pdf-host:{host}", policy.circuit_breaker)
+            record_breaker(self._breakers[host])  # its state and transitions, pushed when the stage ends
         return self._breakers[host]
 
 
