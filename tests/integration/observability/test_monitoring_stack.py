@@ -128,9 +128,14 @@ def test_a_stage_run_pushes_series_prometheus_returns(stack, dagbag, monkeypatch
     run = dag.test()
     assert str(getattr(run.state, "value", run.state)) == "success"
 
-    stage = _eventually(lambda: _query(stack, 'pipeline_stage_outcome{pipeline="example_hello"}'),
-                        what="the stage series")
-    assert {s["metric"]["stage"] for s in stage} == {t.task_id for t in dag.tasks}
+    tasks = {t.task_id for t in dag.tasks}
+
+    def every_stage() -> list:
+        # A scrape during the run holds the stages pushed so far: wait for the one after the last push.
+        found = _query(stack, 'pipeline_stage_outcome{pipeline="example_hello"}')
+        return found if {s["metric"]["stage"] for s in found} == tasks else []
+
+    stage = _eventually(every_stage, what="the series of every stage")
     assert {s["metric"]["outcome"] for s in stage} == {"success"}
     assert all(s["metric"]["job"] == "pipeline_stage" for s in stage)
     durations = _query(stack, 'pipeline_stage_duration_seconds{pipeline="example_hello"}')
