@@ -20,9 +20,9 @@ def emit_stage_event(pipeline: str, stage: str, run_id: str, kind: str, data: Ma
     """Append ``org.pipeline-factory.stage.<kind>`` for one stage of one run."""
     try:
         from pipeline_factory.stores.ledger import run_key
-        from pipeline_factory.triggers.gate_poller import shared_ledger
+        from pipeline_factory.stores.ledger_db import shared_ledger
 
-        shared_ledger(None).record_event(
+        shared_ledger().record_event(
             f"stage.{kind}",
             source=f"{pipeline}/{stage}",
             subject=stage,

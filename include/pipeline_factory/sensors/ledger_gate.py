@@ -12,13 +12,14 @@ Alembic) is imported only inside methods that run in a task.
 from __future__ import annotations
 
 import logging
-import os
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.bases.sensor import PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
+
+from pipeline_factory.hooks.ledger import LedgerHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -31,31 +32,6 @@ DEFAULT_GATE_TIMEOUT = 24 * 3600.0
 DEFAULT_POKE_INTERVAL = 30.0
 #: The trigger reports its own timeout first; Airflow's deferral timeout is the backstop.
 DEFERRAL_GRACE = timedelta(seconds=60)
-LEDGER_CONN_ID = "pipeline_ledger"
-
-
-def ledger_url_from_airflow(conn_id: str = LEDGER_CONN_ID) -> str | None:
-    """``PIPELINE_LEDGER_URL`` if set, else the Airflow connection ``pipeline_ledger`` as a URL, else None.
-
-    The connection's URL is exported into the environment so that stage code
-    run from this process sees the same ledger.
-    """
-    url = os.environ.get("PIPELINE_LEDGER_URL")
-    if url:
-        return url
-    try:
-        from airflow.sdk import BaseHook
-
-        connection = BaseHook.get_connection(conn_id)
-    except Exception:
-        return None
-    url = connection.get_uri()
-    if url.startswith("postgres://"):
-        url = "postgresql+psycopg2://" + url[len("postgres://") :]
-    elif url.startswith("postgresql://"):
-        url = "postgresql+psycopg2://" + url[len("postgresql://") :]
-    os.environ["PIPELINE_LEDGER_URL"] = url
-    return url
 
 
 class LedgerGateSensor(BaseSensorOperator):
@@ -99,9 +75,11 @@ class LedgerGateSensor(BaseSensorOperator):
         return run_key(context["dag"].dag_id, context["run_id"])
 
     def _ledger(self) -> Ledger:
-        from pipeline_factory.triggers.gate_poller import shared_ledger
+        if self.ledger_url:
+            from pipeline_factory.stores import ledger_db
 
-        return shared_ledger(self.ledger_url or ledger_url_from_airflow())
+            return ledger_db.shared_ledger(self.ledger_url)
+        return LedgerHook().get_ledger()
 
     def _status(self, context: Context) -> GateStatus:
         key = self._run_key(context)

@@ -6,7 +6,7 @@ from pipeline_factory.stores.ledger import Ledger, job_key, run_key
 
 
 def test_first_use_creates_the_schema_through_the_migrations(ledger):
-    assert ledger.tables() == ["job_events", "jobs", "ledger_alembic_version"]
+    assert ledger.tables() == ["circuit_breakers", "job_events", "jobs", "ledger_alembic_version", "ml_promotion_locks"]
     with ledger.engine.connect() as connection:
         mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
     assert mode == "wal"
