@@ -37,6 +37,7 @@ TRAINING_STAGE_TYPES = ("register", "promote")
 #: Which stage types share a breaker, by breaker name prefix: a breaker shows to users of those pipelines.
 BREAKER_STAGE_TYPES = {
     "pdf-host:": ("download_pdf",),
+    "http-json:": ("ingest",),
     "ncbi-eutils": ("collect_pubmed", "collect_genes"),
 }
 
