@@ -76,5 +76,5 @@ def check_status(
 
 def transport_failure(exc: BaseException, *, service: str, what: str = "") -> TransientServiceError:
     """A broken connection, a reset or a timeout, as a transient error (raise it ``from exc``)."""
-    detail = f"{type(exc).__name__}: {exc or 'connection failed'}"
+    detail = f"{type(exc).__name__}: {str(exc) or 'connection failed'}"
     return TransientServiceError(f"{what}: {detail}" if what else detail, service=service)
