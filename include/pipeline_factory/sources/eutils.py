@@ -320,13 +320,5 @@ class EutilsClient:
         return self.request("esummary.fcgi", params, parse=parse, post=len(ids) > POST_ID_THRESHOLD)
 
     def report(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"ncbi": self.settings.describe(), "client": self.stats.as_dict()}
-        if self.limiter is not None:
-            out["rate_limiter"] = {
-                "name": self.limiter.name,
-                "rate_per_second": self.limiter.rate_per_second,
-                **self.limiter.stats.as_dict(),
-            }
-        if self.breaker is not None:
-            out["circuit_breaker"] = self.breaker.as_dict()
-        return out
+        guard = {key: value for key, value in self.guard.report().items() if key != "retry"}  # in "client"
+        return {"ncbi": self.settings.describe(), "client": self.stats.as_dict(), **guard}
