@@ -78,15 +78,4 @@ STAGE_TYPES = [
         impl=f"{_P}.notify_stage:Notify",
         description="Send the run summary (rows, models, metrics, decision, MLflow link) via notifiers.",
     ),
-    StageType(
-        name="approval",
-        optional=("metrics",),
-        produces=("approval",),
-        family="ml",
-        params=f"{_P}.params:ApprovalParams",
-        impl=None,
-        kind="approval",
-        builder=f"{_P}.approval:build_approval_task",
-        description="Wait for a person to approve in the Airflow UI (human-in-the-loop) before promote.",
-    ),
 ]
