@@ -181,8 +181,8 @@ _REAL_GET_EMBEDDER = None
 def full(args: argparse.Namespace) -> None:
     global _REAL_GET_EMBEDDER
     from pipeline_factory import embedding
+    from pipeline_factory.devservers import neo4j as neo4j_launcher
     from pipeline_factory.embedding import get_embedder
-    from pipeline_factory.stores import neo4j_launcher
 
     _REAL_GET_EMBEDDER = embedding.get_embedder
 

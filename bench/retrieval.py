@@ -56,7 +56,7 @@ def free_port() -> int:
 
 @contextmanager
 def graph_store() -> Iterator[Any]:
-    from pipeline_factory.stores import neo4j_launcher
+    from pipeline_factory.devservers import neo4j as neo4j_launcher
     from pipeline_factory.stores.graph import GraphStore
 
     if os.environ.get("NEO4J_URI"):

@@ -10,8 +10,8 @@ are ignored by this server).  Data, log and pid file live in
 
 ::
 
-    python -m pipeline_factory.stores.neo4j_launcher start [--port 7687] [--home DIR]
-    python -m pipeline_factory.stores.neo4j_launcher status|stop [--home DIR]
+    python -m pipeline_factory.devservers.neo4j start [--port 7687] [--home DIR]
+    python -m pipeline_factory.devservers.neo4j status|stop [--home DIR]
 
 ``start`` is idempotent: with a live server in the same home it prints the
 running server's URI.  Environment: ``NEO4J_LAUNCHER_PORT`` (default 7687),
@@ -214,7 +214,7 @@ def _reap(pid: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline_factory.stores.neo4j_launcher")
+    parser = argparse.ArgumentParser(prog="python -m pipeline_factory.devservers.neo4j")
     parser.add_argument("command", choices=["start", "stop", "status", "build"])
     parser.add_argument("--home", type=Path, default=None, help="server folder (default <data_dir>/neo4j)")
     parser.add_argument("--port", type=int, default=None, help=f"Bolt port (default {DEFAULT_PORT})")
