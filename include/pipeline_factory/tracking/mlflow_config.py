@@ -109,10 +109,6 @@ def tracking_uri() -> str:
     return embedded_tracking_uri()
 
 
-def is_embedded(uri: str) -> bool:
-    return uri.startswith("sqlite:") or uri.startswith("file:") or "://" not in uri
-
-
 def configure() -> MlflowClient:
     """Point mlflow at :func:`tracking_uri` and return a client for it."""
     import mlflow
