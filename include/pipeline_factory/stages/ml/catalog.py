@@ -12,7 +12,7 @@ STAGE_TYPES = [
         produces=("dataset",),
         family="ml",
         params=f"{_P}.params:FetchDataParams",
-        impl=f"{_P}.fetch:FetchData",
+        impl=f"{_P}.fetch_data:FetchData",
         description="Append unseen batch files to the consolidated dataset; skip the run when none "
         "(unless the run param force_full_retrain is true).",
     ),
@@ -39,7 +39,7 @@ STAGE_TYPES = [
         consumes=("models", "features"),
         family="ml",
         params=f"{_P}.params:ValidateArtifactsParams",
-        impl=f"{_P}.validate:ValidateArtifacts",
+        impl=f"{_P}.validate_artifacts:ValidateArtifacts",
         description="Every planned model exists, loads back and predicts; a missing one fails naming it.",
     ),
     StageType(
@@ -75,7 +75,7 @@ STAGE_TYPES = [
         optional=("dataset", "models", "metrics", "registered", "promotion"),
         family="ml",
         params=f"{_P}.params:NotifyParams",
-        impl=f"{_P}.notify_stage:Notify",
+        impl=f"{_P}.notify:Notify",
         description="Send the run summary (rows, models, metrics, decision, MLflow link) via notifiers.",
     ),
 ]
