@@ -1,6 +1,6 @@
 """How document stages use the job ledger: the run's live jobs, failing a job, advancing jobs.
 
-Stage lifecycle events come from the runner (``pipeline_factory.events``) for
+Stage lifecycle events come from the runner (``pipeline_factory.stores.events``) for
 every stage; these helpers record what happens to each job.
 """
 
