@@ -58,6 +58,7 @@ def ctx(data, stage: str, run_id: str = RUN_ID) -> StageContext:
         run_dir=data / "runs" / PIPELINE / run_id,
         data_dir=data,
         policy=POLICY,
+        inputs={"documents": "ingest"} if stage == "download_pdf" else {},  # as the loader wires docs_pdf_two_phase
     )
 
 
