@@ -64,7 +64,8 @@ def _pid_file(name: str, home: Path) -> Path:
     return home / f"{name}.pid"
 
 
-def _alive(pid: int) -> bool:
+def pidpid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (one of another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -147,7 +148,7 @@ def status(name: str, *, home: Path | None = None) -> Running | None:
         return None
     pid_text, _, port_text = path.read_text().strip().partition(" ")
     pid = int(pid_text or 0)
-    if not pid or not _alive(pid):
+    if not pid or not pid_alive(pid):
         return None
     return Running(name, int(port_text or DEFAULT_PORTS[name]), pid, home)
 
@@ -177,7 +178,7 @@ def stop(name: str, *, home: Path | None = None, timeout: float = 20.0) -> bool:
         try:
             reaped, _ = os.waitpid(running.pid, os.WNOHANG)
         except ChildProcessError:  # not our child: poll for it
-            reaped = 0 if _alive(running.pid) else running.pid
+            reaped = 0 if pid_alive(running.pid) else running.pid
         if reaped:
             return True
         time.sleep(0.1)
