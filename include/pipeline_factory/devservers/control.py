@@ -64,7 +64,7 @@ def _pid_file(name: str, home: Path) -> Path:
     return home / f"{name}.pid"
 
 
-def pidpid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Whether a process with this pid exists (one of another user's counts)."""
     try:
         os.kill(pid, 0)
