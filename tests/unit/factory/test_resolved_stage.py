@@ -88,7 +88,7 @@ def test_runner_gives_the_stage_its_in_task_share(config_copy: Path, tmp_path: P
         seen.update(inputs=dict(ctx.inputs), compute=ctx.compute, attempts=ctx.policy.max_attempts)
         return {}
 
-    from pipeline_factory.stages.generic.stages import Echo
+    from pipeline_factory.stages.generic.echo import Echo
 
     monkeypatch.setattr(Echo, "run", spy)
     (config_copy / "pipelines" / "spy.yaml").write_text(
