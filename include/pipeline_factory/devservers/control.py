@@ -106,7 +106,8 @@ def start(
     if name == "mlflow":
         from pipeline_factory.devservers import mlflow
 
-        return Running(name, port, mlflow.start(port), home or default_home(name))
+        host = os.environ.get("MLFLOW_HOST", "127.0.0.1")  # 0.0.0.0 to open the UI to the network
+        return Running(name, port, mlflow.start(port, host), home or default_home(name))
     home = home or default_home(name)
     home.mkdir(parents=True, exist_ok=True)
     existing = status(name, home=home)
