@@ -126,7 +126,6 @@ test-ui: venv browser-deps
 #                        NCBI_EMAIL=you@example.org NCBI_API_KEY=...
 NEO4J_PORT ?= 7687
 EUTILS_PORT ?= 8765
-EUTILS_PID := $(PIPELINE_DATA_DIR)/eutils/eutils.pid
 export NEO4J_URI ?= bolt://127.0.0.1:$(NEO4J_PORT)
 export NCBI_EUTILS_URL ?= http://127.0.0.1:$(EUTILS_PORT)/entrez/eutils
 
@@ -135,27 +134,21 @@ export NCBI_EUTILS_URL ?= http://127.0.0.1:$(EUTILS_PORT)/entrez/eutils
 services: neo4j-start eutils-start
 services-stop: neo4j-stop eutils-stop
 
+# Every stand-in is started and stopped one way: `python -m pipeline_factory.devservers
+# start|stop|status NAME` (pid and log in $(PIPELINE_DATA_DIR)/NAME/), as the test fixtures do.
+DEVSERVERS := $(PY) -m pipeline_factory.devservers
+
 neo4j-start: venv
-	$(PY) -m pipeline_factory.stores.neo4j_launcher start --port $(NEO4J_PORT)
+	$(DEVSERVERS) start neo4j --port $(NEO4J_PORT)
 
 neo4j-stop:
-	-$(PY) -m pipeline_factory.stores.neo4j_launcher stop
+	-$(DEVSERVERS) stop neo4j
 
 eutils-start: venv
-	@mkdir -p $(dir $(EUTILS_PID))
-	@if [ -f $(EUTILS_PID) ] && kill -0 $$(cat $(EUTILS_PID)) 2>/dev/null; then \
-		echo "E-utilities stand-in already running (pid $$(cat $(EUTILS_PID)))"; \
-	else \
-		nohup $(PY) -m pipeline_factory.devservers.eutils --port $(EUTILS_PORT) \
-			> $(dir $(EUTILS_PID))eutils.log 2>&1 & echo $$! > $(EUTILS_PID); \
-		for i in $$(seq 1 50); do \
-			curl -sf http://127.0.0.1:$(EUTILS_PORT)/_control/stats >/dev/null && break; sleep 0.2; \
-		done; \
-		echo "E-utilities stand-in at http://127.0.0.1:$(EUTILS_PORT)/entrez/eutils (pid $$(cat $(EUTILS_PID)))"; \
-	fi
+	$(DEVSERVERS) start eutils --port $(EUTILS_PORT)
 
 eutils-stop:
-	@if [ -f $(EUTILS_PID) ]; then kill $$(cat $(EUTILS_PID)) 2>/dev/null || true; rm -f $(EUTILS_PID); echo "stopped"; fi
+	-$(DEVSERVERS) stop eutils
 
 # --- MLflow UI for the model-training pipeline (docs/training.md) ----------------
 # `mlflow server` on the embedded store the stages write when no tracking URI is
@@ -167,11 +160,11 @@ MLFLOW_PORT ?= 5000
 .PHONY: mlflow-start mlflow-stop ml-sample-data
 
 mlflow-start: venv
-	$(PY) -m pipeline_factory.tracking.server start --port $(MLFLOW_PORT)
+	$(DEVSERVERS) start mlflow --port $(MLFLOW_PORT)
 	@echo "MLflow UI: http://localhost:$(MLFLOW_PORT)"
 
 mlflow-stop:
-	$(PY) -m pipeline_factory.tracking.server stop
+	-$(DEVSERVERS) stop mlflow
 
 ml-sample-data: venv
 	$(PY) -m pipeline_factory.stages.ml.sample_data --out $(PIPELINE_DATA_DIR)/ml/incoming/breast_cancer \
@@ -181,7 +174,6 @@ ml-sample-data: venv
 # Every notification lands as an .eml file in $(PIPELINE_DATA_DIR)/mail instead of
 # failing for want of a relay.  Point AIRFLOW_CONN_SMTP_DEFAULT at a real relay to send.
 MAIL_PORT ?= 2525
-MAIL_PID := $(PIPELINE_DATA_DIR)/mail/sink.pid
 export AIRFLOW_CONN_SMTP_DEFAULT ?= {"conn_type": "smtp", "host": "127.0.0.1", "port": $(MAIL_PORT), "extra": {"disable_tls": true, "disable_ssl": true, "from_email": "pipelines@localhost"}}
 
 .PHONY: mail-start mail-stop
@@ -190,17 +182,10 @@ services: mlflow-start ml-sample-data mail-start
 services-stop: mlflow-stop mail-stop
 
 mail-start: venv
-	@mkdir -p $(dir $(MAIL_PID))
-	@if [ -f $(MAIL_PID) ] && kill -0 $$(cat $(MAIL_PID)) 2>/dev/null; then \
-		echo "mail sink already running (pid $$(cat $(MAIL_PID)))"; \
-	else \
-		nohup $(PY) -m pipeline_factory.notify_sink --port $(MAIL_PORT) --out $(dir $(MAIL_PID)) \
-			> $(dir $(MAIL_PID))sink.log 2>&1 & echo $$! > $(MAIL_PID); \
-		echo "mail sink on 127.0.0.1:$(MAIL_PORT), mails in $(dir $(MAIL_PID))"; \
-	fi
+	$(DEVSERVERS) start mail --port $(MAIL_PORT)
 
 mail-stop:
-	@if [ -f $(MAIL_PID) ]; then kill $$(cat $(MAIL_PID)) 2>/dev/null || true; rm -f $(MAIL_PID); fi
+	-$(DEVSERVERS) stop mail
 
 # --- Lineage: OpenLineage events from every task (docs/lineage.md) ----------------
 # Off unless configured.  One setting turns it on:

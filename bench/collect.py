@@ -131,10 +131,10 @@ def free_port() -> int:
 
 def bench_stores(runs: int, count: int) -> None:
     from pipeline_factory.devservers import eutils_corpus as corpus
+    from pipeline_factory.devservers import neo4j as neo4j_launcher
     from pipeline_factory.sources.genes import gene_record
     from pipeline_factory.sources.pubmed import parse_pubmed_xml
     from pipeline_factory.stages.graphrag import graph_model, vector_model
-    from pipeline_factory.stores import neo4j_launcher
     from pipeline_factory.stores.graph import GraphStore
     from pipeline_factory.stores.vectors import VectorStore
 

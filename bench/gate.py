@@ -86,11 +86,11 @@ def prepare(url: str, gates: int):
 
 
 async def deferred(url: str, gates: int, interval: float, counter: QueryCounter) -> dict[str, float]:
-    from pipeline_factory.triggers import gate_poller
+    from pipeline_factory.stores import ledger_db
     from pipeline_factory.triggers.ledger_gate import LedgerGateTrigger
 
     ledger = prepare(url, gates)
-    await asyncio.to_thread(gate_poller.shared_ledger, url)  # the triggerer's engine, opened once
+    await asyncio.to_thread(ledger_db.shared_ledger, url)  # the triggerer's engine, opened once
     deadline = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     # warm-up: one gate through its whole life, so one-time costs (lazy imports, the poller, the thread pool)
     # are not counted as the gates' memory

@@ -91,9 +91,9 @@ def _free_port() -> int:
 
 def run_once(docs: list[dict], workdir: Path) -> dict[str, float]:
     from pipeline_factory.stages.contracts import StageContext
-    from pipeline_factory.stages.documents.chunking import Chunk
+    from pipeline_factory.stages.documents.chunk import Chunk
     from pipeline_factory.stages.documents.embed import Embed
-    from pipeline_factory.stages.documents.extraction import Extract
+    from pipeline_factory.stages.documents.extract import Extract
     from pipeline_factory.stages.documents.index import Index
     from pipeline_factory.stages.documents.ingest import Ingest
     from pipeline_factory.stages.documents.kg import KnowledgeGraph
@@ -181,8 +181,8 @@ _REAL_GET_EMBEDDER = None
 def full(args: argparse.Namespace) -> None:
     global _REAL_GET_EMBEDDER
     from pipeline_factory import embedding
+    from pipeline_factory.devservers import neo4j as neo4j_launcher
     from pipeline_factory.embedding import get_embedder
-    from pipeline_factory.stores import neo4j_launcher
 
     _REAL_GET_EMBEDDER = embedding.get_embedder
 

@@ -73,7 +73,7 @@ def write_theirs(folder: Path, n: int) -> None:
             deps = f"\n      dependencies: [stage_{s - 1}]" if s else ""
             tasks.append(
                 f"    - task_id: stage_{s}\n"
-                f"      operator: pipeline_factory.factory.operators.StageOperator\n"
+                f"      operator: pipeline_factory.operators.stage.StageOperator\n"
                 f"      pipeline: bench_{i:04d}\n      stage: stage_{s}\n      stage_type: echo{deps}"
             )
         (folder / f"bench_{i:04d}.yaml").write_text(

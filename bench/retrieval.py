@@ -56,7 +56,7 @@ def free_port() -> int:
 
 @contextmanager
 def graph_store() -> Iterator[Any]:
-    from pipeline_factory.stores import neo4j_launcher
+    from pipeline_factory.devservers import neo4j as neo4j_launcher
     from pipeline_factory.stores.graph import GraphStore
 
     if os.environ.get("NEO4J_URI"):
@@ -136,15 +136,15 @@ def eutils_corpus(url: str, terms: list[str], papers: int) -> tuple[dict[str, di
     from pipeline_factory.sources.eutils import EutilsClient
     from pipeline_factory.sources.genes import genes_linked_to_papers, summarise_genes
     from pipeline_factory.sources.ncbi_settings import load_ncbi_settings
-    from pipeline_factory.sources.pubmed import DateWindow, fetch_papers
+    from pipeline_factory.sources.pubmed import DateWindow, fetch_batches, search_pubmed
 
     os.environ["NCBI_EUTILS_URL"] = url
     client = EutilsClient.from_policy(Policy(name="polite-api", rate_limit_per_second=3), load_ncbi_settings())
     found: dict[str, dict] = {}
     try:
         for term in terms:
-            for batch in fetch_papers(client, term, window=DateWindow(), max_results=max(1, papers // len(terms)),
-                                      batch_size=200):
+            result = search_pubmed(client, term, DateWindow(), max(1, papers // len(terms)))
+            for batch in fetch_batches(client, result, result.ids, 200):
                 found.update({p["pmid"]: p for p in batch})
         links = genes_linked_to_papers(client, sorted(found), batch_size=100)
         gene_ids = sorted({g for ids in links.values() for g in ids})

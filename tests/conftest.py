@@ -100,20 +100,20 @@ def neo4j_server() -> Iterator[Any]:
     """
     if shutil.which("java") is None:
         pytest.skip("Java is not installed: no Neo4j")
-    from pipeline_factory.stores import neo4j_launcher
+    from pipeline_factory.devservers import control as devservers
     from pipeline_factory.stores.graph import GraphStore
 
     home = Path(tempfile.mkdtemp(prefix="neo4j-test-"))
-    info = neo4j_launcher.start(home=home, port=free_port())
+    info = devservers.start("neo4j", free_port(), home=home)
     previous = os.environ.get("NEO4J_URI")
-    os.environ["NEO4J_URI"] = info.uri
-    store = GraphStore(info.uri)
+    os.environ["NEO4J_URI"] = info.url
+    store = GraphStore(info.url)
     try:
         store.verify()
         yield store
     finally:
         store.close()
-        neo4j_launcher.stop(home=home)
+        devservers.stop("neo4j", home=home)
         shutil.rmtree(home, ignore_errors=True)
         if previous is None:
             os.environ.pop("NEO4J_URI", None)

@@ -148,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_alert_commands(commands).set_defaults(handler=run_alert_command)
 
     try:
-        from pipeline_factory.ledger_cli import add_ledger_commands, run_ledger_command
+        from pipeline_factory.stores.ledger_cli import add_ledger_commands, run_ledger_command
     except ImportError:  # pragma: no cover - the ledger is part of the package
         pass
     else:

@@ -7,9 +7,8 @@
     ├── SpecError                   every problem found in the specs (file, line, field each)
     ├── StageError                  a stage failed for a reason worth a clear message
     │   ├── StageSkipped            nothing to do: the task shows as skipped
-    │   ├── StageParamsError        the stage's parameters are invalid for this run: no retry helps
-    │   │   └── InputRefused        a run input would cross a boundary (path, URL, name): refused
-    │   └── JobFailed               one job (document, batch) failed; recorded, not retried
+    │   └── StageParamsError        the stage's parameters are invalid for this run: no retry helps
+    │       └── InputRefused        a run input would cross a boundary (path, URL, name): refused
     └── ExternalServiceError        an API or store misbehaved
         ├── TransientServiceError   worth retrying (429, 5xx, timeouts)
         └── CircuitOpenError        the breaker is open: fail without calling
@@ -21,7 +20,6 @@ messages.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 
 class PipelineFactoryError(Exception):
@@ -84,16 +82,6 @@ class InputRefused(StageParamsError):
         super().__init__(message)
         self.what = what
         self.reason = reason
-
-
-class JobFailed(StageError):
-    """One job failed; the ledger records it and downstream work for it stops."""
-
-    def __init__(self, job_id: str, reason: str, *, details: dict[str, Any] | None = None):
-        super().__init__(f"job {job_id} failed: {reason}")
-        self.job_id = job_id
-        self.reason = reason
-        self.details = details or {}
 
 
 class ExternalServiceError(PipelineFactoryError):

@@ -122,14 +122,9 @@ def _send_smtp(spec: SmtpNotifierSpec, subject: str, text: str, html_body: str |
 
 
 def _webhook_url(conn_id: str) -> str:
-    from airflow.sdk import BaseHook
+    from pipeline_factory.hooks.webhook import WebhookHook
 
-    conn = BaseHook.get_connection(conn_id)
-    host = conn.host or ""
-    if "://" not in host:
-        scheme = "https" if conn.conn_type in ("https",) else "http"
-        host = f"{scheme}://{host}" + (f":{conn.port}" if conn.port else "")
-    return f"{host.rstrip('/')}/{(conn.schema or '').lstrip('/')}" if conn.schema else host
+    return WebhookHook(webhook_conn_id=conn_id).get_url()
 
 
 def _send_webhook(spec: WebhookNotifierSpec, subject: str, text: str, payload: Mapping[str, Any]) -> None:

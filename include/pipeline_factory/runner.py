@@ -24,13 +24,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from pipeline_factory import settings
-from pipeline_factory.events import emit_stage_event, lineage_run
 from pipeline_factory.exceptions import ConfigError, InputRefused, SpecError, StageParamsError, StageSkipped
 from pipeline_factory.lineage.declared import LINEAGE_FILE
 from pipeline_factory.observability import metrics
 from pipeline_factory.spec.loader import load_spec
 from pipeline_factory.spec.references import substitute
 from pipeline_factory.stages.contracts import StageContext, StageResult
+from pipeline_factory.stores.events import emit_stage_event, lineage_run
 from pipeline_factory.workspace import apply_umask_from_env, write_json_atomic
 from pipeline_factory.workspace import run_dir as workspace_run_dir
 

@@ -1,6 +1,7 @@
 """Where the project finds its configuration and keeps its data.
 
-Every path and connection the code uses is resolved here, from environment
+Every path the code uses is resolved here (the ledger database's URL by its
+owner, :mod:`pipeline_factory.stores.ledger_db`), from environment
 variables with embedded defaults, so that a laptop, CI, a container and a pod
 differ only in their environment.
 """
@@ -42,22 +43,5 @@ def runtime_profile() -> str:
     return profile
 
 
-def runs_dir() -> Path:
-    return data_dir() / "runs"
-
-
 def reports_dir() -> Path:
     return data_dir() / "reports"
-
-
-def ledger_database_url() -> str:
-    """The job ledger (and, by default, shared circuit-breaker state).
-
-    ``PIPELINE_LEDGER_URL`` wins; otherwise a SQLite file in the data dir.  An
-    Airflow connection ``pipeline_ledger`` is consulted by the Airflow-side
-    hook, which exports it into this variable for stage code.
-    """
-    url = os.environ.get("PIPELINE_LEDGER_URL")
-    if url:
-        return url
-    return f"sqlite:///{data_dir() / 'ledger.sqlite'}"

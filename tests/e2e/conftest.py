@@ -29,6 +29,8 @@ import httpx
 import pytest
 import yaml
 
+from pipeline_factory.devservers import control as devservers
+
 ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -218,25 +220,6 @@ def _stop_postgres(pgdata: Path) -> None:
                    capture_output=True)
 
 
-def _start_eutils(logs: Path) -> tuple[subprocess.Popen, str]:
-    """The E-utilities stand-in the GraphRAG pipelines collect from (the machine has no internet)."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline_factory.devservers.eutils", "--port", str(port)],
-        stdout=(logs / "eutils.log").open("w"), stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/_control/stats", timeout=2).status_code == 200:
-                return proc, f"{url}/entrez/eutils"
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    proc.kill()
-    raise AssertionError(f"the E-utilities stand-in did not start:\n{_tail(logs / 'eutils.log')}")
-
-
 @contextmanager
 def airflow_cluster(
     root: Path,
@@ -263,12 +246,11 @@ def airflow_cluster(
     home, data_dir, logs, config = root / "airflow", root / "data", root / "logs", root / "config"
     for folder in (home, data_dir, logs):
         folder.mkdir()
-    eutils, eutils_url = _start_eutils(logs)
-    mail_port = free_port()
-    mail = subprocess.Popen(
-        [sys.executable, "-m", "pipeline_factory.notify_sink", "--port", str(mail_port), "--out", str(root / "mail")],
-        stdout=(logs / "mail.log").open("w"), stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    # The stand-ins the pipelines call (the machine has no internet, no mail relay), started as `make run` does.
+    eutils = devservers.start("eutils", free_port(), home=logs)
+    eutils_url = eutils.url
+    mail = devservers.start("mail", free_port(), home=root / "mail")
+    mail_port = mail.port
     shutil.copytree(ROOT / "config", config, ignore=shutil.ignore_patterns("schema"))
     for name, text in (specs if specs is not None else E2E_SPECS).items():
         (config / "pipelines" / name).write_text(text)
@@ -327,8 +309,6 @@ def airflow_cluster(
     pools = cluster.project_cli("pools")
     (root / "pools.json").write_text(pools.stdout)
     assert cluster.cli("pools", "import", str(root / "pools.json")).returncode == 0
-    cluster.processes["eutils"] = eutils
-    cluster.processes["mail"] = mail
     try:
         for name in ("api-server", "scheduler", "dag-processor", "triggerer"):
             cluster.processes[name] = subprocess.Popen(
@@ -360,6 +340,8 @@ def airflow_cluster(
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
+        devservers.stop("eutils", home=logs)
+        devservers.stop("mail", home=root / "mail")
         _stop_postgres(pgdata)
         shutil.rmtree(pg_root, ignore_errors=True)
 

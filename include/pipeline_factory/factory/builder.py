@@ -15,7 +15,7 @@ from airflow.sdk import DAG, Asset, BaseOperator, Param
 
 from pipeline_factory.factory.docs import render_doc_md
 from pipeline_factory.factory.gpu import build_gpu_task
-from pipeline_factory.factory.operators import StageOperator
+from pipeline_factory.operators.stage import StageOperator
 from pipeline_factory.resilience.policy import Policy
 from pipeline_factory.spec.loader import LoadedSpec
 from pipeline_factory.spec.models import PipelineSpec, RuntimeProfile, parse_duration, schedule_kind

@@ -155,6 +155,6 @@ def build_gpu_task(
         from airflow.providers.docker.operators.docker import DockerOperator
 
         return DockerOperator(**docker_kwargs(spec, stage, profile, task_kwargs))
-    from pipeline_factory.factory.operators import LocalProcessStageOperator
+    from pipeline_factory.operators.stage import LocalProcessStageOperator
 
     return LocalProcessStageOperator(pipeline=spec.name, stage=stage.name, stage_type=stage.type, **task_kwargs)

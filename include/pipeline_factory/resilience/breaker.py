@@ -4,8 +4,8 @@ pybreaker keeps its state in a :class:`pybreaker.CircuitBreakerStorage`; the
 default one lives in process memory, so a new task would happily hammer an API
 the previous task just found down.  Here the state lives in Redis when
 ``PIPELINE_REDIS_URL`` is set (pybreaker's own Redis storage) and otherwise in
-a ``circuit_breakers`` table of the ledger database
-(:func:`pipeline_factory.settings.ledger_database_url`).
+the ``circuit_breakers`` table of the ledger database
+(:mod:`pipeline_factory.stores.ledger_db`, created by its migrations).
 
 :class:`SharedBreaker` wraps a pybreaker breaker built from a policy and turns
 its ``CircuitBreakerError`` into the project's :class:`CircuitOpenError`.  A
@@ -21,50 +21,19 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any, TypeVar
 
 import pybreaker
 import sqlalchemy as sa
 
-from pipeline_factory import settings
 from pipeline_factory.exceptions import CircuitOpenError, TransientServiceError
 from pipeline_factory.resilience.policy import CircuitBreakerPolicy
+from pipeline_factory.stores import ledger_db
+from pipeline_factory.stores.ledger_schema import circuit_breakers as breaker_table
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-_metadata = sa.MetaData()
-
-breaker_table = sa.Table(
-    "circuit_breakers",
-    _metadata,
-    sa.Column("name", sa.String(200), primary_key=True),
-    sa.Column("state", sa.String(16), nullable=False, default=pybreaker.STATE_CLOSED),
-    sa.Column("fail_counter", sa.Integer, nullable=False, default=0),
-    sa.Column("success_counter", sa.Integer, nullable=False, default=0),
-    sa.Column("opened_at", sa.Float, nullable=True),
-    sa.Column("updated_at", sa.Float, nullable=True),
-)
-
-
-@cache
-def _engine(url: str) -> sa.Engine:
-    kwargs: dict[str, Any] = {"future": True}
-    if url.startswith("sqlite"):
-        kwargs["connect_args"] = {"timeout": 30}
-        from pathlib import Path
-
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            from pipeline_factory.workspace import precreate_sqlite_file
-
-            precreate_sqlite_file(Path(path))
-    engine = sa.create_engine(url, **kwargs)
-    _metadata.create_all(engine, checkfirst=True)
-    return engine
-
 
 class SQLBreakerStorage(pybreaker.CircuitBreakerStorage):
     """Breaker state in one row per breaker name; every read goes to the database.
@@ -75,7 +44,7 @@ class SQLBreakerStorage(pybreaker.CircuitBreakerStorage):
 
     def __init__(self, name: str, url: str | None = None):
         super().__init__(name)
-        self._engine = _engine(url or settings.ledger_database_url())
+        self._engine = ledger_db.engine(url)
         if self._get(breaker_table.c.name) is None:
             with contextlib.suppress(sa.exc.IntegrityError), self._engine.begin() as conn:
                 conn.execute(

@@ -12,7 +12,6 @@ Alembic) is imported only inside methods that run in a task.
 from __future__ import annotations
 
 import logging
-import os
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ from airflow.sdk import BaseSensorOperator
 from airflow.sdk.bases.sensor import PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
+from pipeline_factory.hooks.ledger import LedgerHook
 from pipeline_factory.observability.notes import gate_note, record_note, skipped_note
 
 if TYPE_CHECKING:
@@ -33,31 +33,6 @@ DEFAULT_GATE_TIMEOUT = 24 * 3600.0
 DEFAULT_POKE_INTERVAL = 30.0
 #: The trigger reports its own timeout first; Airflow's deferral timeout is the backstop.
 DEFERRAL_GRACE = timedelta(seconds=60)
-LEDGER_CONN_ID = "pipeline_ledger"
-
-
-def ledger_url_from_airflow(conn_id: str = LEDGER_CONN_ID) -> str | None:
-    """``PIPELINE_LEDGER_URL`` if set, else the Airflow connection ``pipeline_ledger`` as a URL, else None.
-
-    The connection's URL is exported into the environment so that stage code
-    run from this process sees the same ledger.
-    """
-    url = os.environ.get("PIPELINE_LEDGER_URL")
-    if url:
-        return url
-    try:
-        from airflow.sdk import BaseHook
-
-        connection = BaseHook.get_connection(conn_id)
-    except Exception:
-        return None
-    url = connection.get_uri()
-    if url.startswith("postgres://"):
-        url = "postgresql+psycopg2://" + url[len("postgres://") :]
-    elif url.startswith("postgresql://"):
-        url = "postgresql+psycopg2://" + url[len("postgresql://") :]
-    os.environ["PIPELINE_LEDGER_URL"] = url
-    return url
 
 
 class LedgerGateSensor(BaseSensorOperator):
@@ -93,11 +68,11 @@ class LedgerGateSensor(BaseSensorOperator):
 
     def get_openlineage_facets_on_start(self) -> Any:
         """Lineage: the gate reads the ledger's jobs table (COMPLETE and FAIL report the same)."""
-        from pipeline_factory import settings
         from pipeline_factory.lineage.datasets import lineage, sql_table_dataset
         from pipeline_factory.lineage.facets import to_operator_lineage
+        from pipeline_factory.stores.ledger_db import database_url
 
-        url = self.ledger_url or settings.ledger_database_url()
+        url = database_url(self.ledger_url)  # the environment only: no connection lookup before the task runs
         return to_operator_lineage(lineage(inputs=[sql_table_dataset(url, "jobs")]), statistics=False)
 
     # -- shared ---------------------------------------------------------------
@@ -110,9 +85,11 @@ class LedgerGateSensor(BaseSensorOperator):
         return run_key(context["dag"].dag_id, context["run_id"])
 
     def _ledger(self) -> Ledger:
-        from pipeline_factory.triggers.gate_poller import shared_ledger
+        if self.ledger_url:
+            from pipeline_factory.stores import ledger_db
 
-        return shared_ledger(self.ledger_url or ledger_url_from_airflow())
+            return ledger_db.shared_ledger(self.ledger_url)
+        return LedgerHook().get_ledger()
 
     def _status(self, context: Context) -> GateStatus:
         key = self._run_key(context)

@@ -1,11 +1,11 @@
 """A synchronous NCBI E-utilities client with the project's resilience built in.
 
-Every request goes, in this order, through: the shared rate limiter (one slot
-per HTTP request, across all processes), the shared circuit breaker, and the
-HTTP call; tenacity retries the whole sequence on transient errors, so a retry
-also waits for its own rate-limit slot.  Transient means: 429 (with its
-``Retry-After``), 5xx, timeouts, broken connections and bodies that do not
-parse (truncated answers).
+Every request goes through the client's :class:`~pipeline_factory.resilience.guard.Guard`
+(the shared rate limiter, one slot per HTTP request across all processes; the
+shared circuit breaker; retries of the whole sequence on transient errors)
+and the shared HTTP layer (:mod:`pipeline_factory.sources.http`).  Transient
+means: 429 (with its ``Retry-After``), 5xx, timeouts, broken connections and
+bodies that do not parse (truncated answers).
 """
 
 from __future__ import annotations
@@ -24,10 +24,12 @@ import httpx
 from lxml import etree
 
 from pipeline_factory.exceptions import ExternalServiceError, TransientServiceError
-from pipeline_factory.resilience.breaker import SharedBreaker, shared_breaker
+from pipeline_factory.resilience.breaker import SharedBreaker
+from pipeline_factory.resilience.guard import Guard
 from pipeline_factory.resilience.policy import CircuitBreakerPolicy, Policy
-from pipeline_factory.resilience.ratelimit import RateLimiter, shared_rate_limiter
-from pipeline_factory.resilience.retry import RetryStats, call_with_retry
+from pipeline_factory.resilience.ratelimit import RateLimiter
+from pipeline_factory.resilience.retry import RetryStats
+from pipeline_factory.sources.http import check_status, transport_failure
 from pipeline_factory.sources.ncbi_settings import NcbiSettings, load_ncbi_settings
 
 log = logging.getLogger(__name__)
@@ -98,16 +100,6 @@ def parse_xml(body: bytes, what: str) -> etree._Element:
     return root
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None
-
-
 class EutilsClient:
     """PubMed and Gene through E-utilities; construct with :meth:`from_policy`."""
 
@@ -116,20 +108,19 @@ class EutilsClient:
         settings: NcbiSettings,
         policy: Policy,
         *,
-        limiter: RateLimiter | None,
-        breaker: SharedBreaker | None,
+        guard: Guard | None = None,
         http: httpx.Client | None = None,
     ):
         self.settings = settings
         self.policy = policy
-        self.limiter = limiter
-        self.breaker = breaker
+        #: Without a guard from :meth:`from_policy`: the policy's retries, no limiter, no breaker (tests).
+        self.guard = guard or Guard(SERVICE, policy)
         # The policy's timeout bounds a whole task attempt; one HTTP request gets far less.
         timeout = min(policy.timeout_seconds or HTTP_TIMEOUT_SECONDS, float(
             os.environ.get("NCBI_TIMEOUT_SECONDS") or HTTP_TIMEOUT_SECONDS
         ))
         self._http = http or httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
-        self.stats = ClientStats()
+        self.stats = ClientStats(retry=self.guard.stats)
         self._stats_lock = threading.Lock()
 
     @classmethod
@@ -148,10 +139,22 @@ class EutilsClient:
         if override:
             rate = float(override)
         identity = "key" if settings.api_key else "anonymous"
-        limiter = shared_rate_limiter(f"{SERVICE}-{identity}", rate)
-        breaker_policy = policy.circuit_breaker or CircuitBreakerPolicy()
-        breaker = shared_breaker(SERVICE, breaker_policy)
-        return cls(settings, policy, limiter=limiter, breaker=breaker)
+        guard = Guard.from_policy(
+            policy,
+            SERVICE,
+            rate_per_second=rate,
+            limiter_name=f"{SERVICE}-{identity}",
+            breaker=policy.circuit_breaker or CircuitBreakerPolicy(),
+        )
+        return cls(settings, policy, guard=guard)
+
+    @property
+    def limiter(self) -> RateLimiter | None:
+        return self.guard.limiter
+
+    @property
+    def breaker(self) -> SharedBreaker | None:
+        return self.guard.breaker
 
     def close(self) -> None:
         from pipeline_factory.observability.metrics import record_client
@@ -180,37 +183,15 @@ class EutilsClient:
                 response = self._http.get(url, params=params)
             body = response.content
         except (httpx.TimeoutException, httpx.TransportError) as exc:
-            raise TransientServiceError(f"{endpoint}: {type(exc).__name__}: {exc}", service=SERVICE) from exc
+            raise transport_failure(exc, service=SERVICE, what=endpoint) from exc
         finally:
             with self._stats_lock:
                 self.stats.requests += 1
                 self.stats.elapsed_seconds += time.monotonic() - started
         with self._stats_lock:
             self.stats.bytes_received += len(body)
-        status = response.status_code
-        if status == 429 or status >= 500:
-            raise TransientServiceError(
-                f"{endpoint}: HTTP {status}: {body[:200]!r}",
-                service=SERVICE,
-                status=status,
-                retry_after=_retry_after(response),
-            )
-        if status >= 400:
-            raise ExternalServiceError(
-                f"{endpoint}: HTTP {status}: {body[:200]!r}", service=SERVICE, status=status
-            )
+        check_status(response.status_code, response.headers, service=SERVICE, what=endpoint, body=body)
         return body
-
-    def _attempt(self, endpoint: str, params: list[tuple[str, str]], post: bool, parse: Any) -> Any:
-        if self.limiter is not None:
-            self.limiter.acquire()
-
-        def call() -> Any:
-            return parse(self._send_once(endpoint, params, post))
-
-        if self.breaker is not None:
-            return self.breaker.call(call)
-        return call()
 
     def request(
         self,
@@ -224,12 +205,7 @@ class EutilsClient:
         items = list(params.items()) if isinstance(params, dict) else list(params)
         pairs = [(k, str(v)) for k, v in items if v is not None]
         pairs += list(self.settings.identity_params().items())
-        return call_with_retry(
-            self.policy,
-            lambda: self._attempt(endpoint, pairs, post, parse),
-            stats=self.stats.retry,
-            what=f"E-utilities {endpoint}",
-        )
+        return self.guard.call(lambda: parse(self._send_once(endpoint, pairs, post)), what=f"E-utilities {endpoint}")
 
     # -- calls -----------------------------------------------------------------------
 
@@ -347,13 +323,5 @@ class EutilsClient:
         return self.request("esummary.fcgi", params, parse=parse, post=len(ids) > POST_ID_THRESHOLD)
 
     def report(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"ncbi": self.settings.describe(), "client": self.stats.as_dict()}
-        if self.limiter is not None:
-            out["rate_limiter"] = {
-                "name": self.limiter.name,
-                "rate_per_second": self.limiter.rate_per_second,
-                **self.limiter.stats.as_dict(),
-            }
-        if self.breaker is not None:
-            out["circuit_breaker"] = self.breaker.as_dict()
-        return out
+        guard = {key: value for key, value in self.guard.report().items() if key != "retry"}  # in "client"
+        return {"ncbi": self.settings.describe(), "client": self.stats.as_dict(), **guard}

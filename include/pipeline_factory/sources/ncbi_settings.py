@@ -57,31 +57,15 @@ class NcbiSettings:
 
 
 def _from_connection() -> dict[str, str]:
+    """The Airflow connection's values through :class:`~pipeline_factory.hooks.ncbi.NcbiHook`, where Airflow is."""
     try:
-        from airflow.sdk import Connection
-    except Exception:  # Airflow not installed where the stage runs (a bare pod)
+        from pipeline_factory.hooks.ncbi import NcbiHook
+    except ImportError:  # Airflow not installed where the stage runs (a bare pod)
         return {}
     try:
-        conn = Connection.get(CONNECTION_ID)
-    except Exception:
+        return NcbiHook(CONNECTION_ID).settings_values()
+    except Exception:  # no such connection
         return {}
-    values: dict[str, str] = {}
-    if conn.host:
-        if "://" in conn.host:
-            base = conn.host
-        else:
-            base = f"https://{conn.host}" + (f":{conn.port}" if conn.port else "")
-            if conn.schema:
-                base += "/" + conn.schema.strip("/")
-        values["base_url"] = base.rstrip("/")
-    if conn.login:
-        values["email"] = conn.login
-    if conn.password:
-        values["api_key"] = conn.password
-    tool = (conn.extra_dejson or {}).get("tool")
-    if tool:
-        values["tool"] = tool
-    return values
 
 
 def load_ncbi_settings(*, use_connection: bool | None = None) -> NcbiSettings:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date as date_cls
 from typing import Any
@@ -91,11 +91,6 @@ def pub_date(article: etree._Element) -> dict[str, Any]:
         return {"year": year, "date": iso, "precision": precision, "original": original}
     return {"year": None, "date": None, "precision": None, "original": None}
 
-
-def parse_pub_date(article: etree._Element) -> tuple[int | None, str | None]:
-    """The publication year and ISO date of :func:`pub_date`."""
-    found = pub_date(article)
-    return found["year"], found["date"]
 
 
 def _markup(element: etree._Element | None) -> str | None:
@@ -237,19 +232,3 @@ def fetch_batches(
         return parse_pubmed_xml(root)
 
     yield from ordered_map(fetch, range(0, len(wanted), batch_size), concurrency)
-
-
-def fetch_papers(
-    client: EutilsClient,
-    term: str,
-    *,
-    window: DateWindow,
-    max_results: int,
-    batch_size: int,
-    skip: Callable[[str], bool] = lambda pmid: False,
-) -> Iterator[list[dict[str, Any]]]:
-    """Search once, leave out the ids ``skip`` says are stored, yield the rest in batches."""
-    result = search_pubmed(client, term, window, max_results)
-    wanted = [pmid for pmid in result.ids if not skip(pmid)]
-    log.info("pubmed %r: %d hits, %d listed, %d new", term, result.count, len(result.ids), len(wanted))
-    yield from fetch_batches(client, result, wanted, batch_size)

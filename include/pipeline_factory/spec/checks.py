@@ -164,6 +164,7 @@ def _check_stage(
                 did_you_mean(stage.type, registry.names()) or f"registered: {', '.join(registry.names())}")
         return
     stage_type = registry.get(stage.type)
+    _check_policy_applies(out, stage, here, stage_type.retries_in_task, policies)
     if stage_type.kind == "gate":
         if stage.condition is None:
             out.add(here, f"gate stage {stage.name!r} needs a condition (ledger_field, equals)", "gate_condition")
@@ -179,6 +180,22 @@ def _check_stage(
             out.add((*here, "compute"),
                     f"GPU stage {stage.name!r} has no container image in the {profile_name} profile",
                     "gpu_image_missing", f"set 'image:' on the stage or 'image' in runtime.yaml's {profile_name}")
+
+
+def _check_policy_applies(
+    out: _Collector, stage: StageSpec, here: Loc, guarded: bool, policies: Mapping[str, Policy]
+) -> None:
+    """A breaker or a rate limit on a stage type that calls nothing out through a guard would be ignored."""
+    policy = policies.get(stage.policy) if stage.policy is not None else None
+    if policy is None or guarded:
+        return
+    ignored = [name for name, value in (("circuit_breaker", policy.circuit_breaker),
+                                        ("rate_limit_per_second", policy.rate_limit_per_second)) if value]
+    if ignored:
+        out.add((*here, "policy"),
+                f"policy {stage.policy!r} sets {' and '.join(ignored)}, but stage type {stage.type!r} makes no "
+                "external calls through a guard: they would be ignored", "policy_not_applied",
+                "choose a policy without them (retries still apply as Airflow task retries)")
 
 
 def _check_stage_params(

@@ -84,8 +84,10 @@ class StageType:
     consumes: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
     produces: tuple[str, ...] = ()
-    #: True when the stage's own code retries transient API faults (``call_with_retry``): its
-    #: policy's attempts are then split between in-task and Airflow retries (see ``RetryBudget``).
+    #: True when the stage's own code calls external services through a
+    #: :class:`~pipeline_factory.resilience.guard.Guard`: its policy's breaker and rate limit apply
+    #: there, and its attempts are split between in-task and Airflow retries (see ``RetryBudget``).
+    #: A policy with a breaker or a rate limit on any other stage type is a spec error.
     retries_in_task: bool = False
     #: ``module:function(ctx, params, result) -> StageLineage``: the datasets the stage reads and
     #: writes beyond the run workspace (NCBI, the snapshot, Neo4j, Qdrant, the ledger, MLflow), in

@@ -8,29 +8,27 @@ back: every change is one conditional ``UPDATE`` that also bumps the row's
 writer that must decide on what it read passes ``expected_version`` and
 learns (``False``) that someone else wrote first.
 
-The database is ``settings.ledger_database_url()``: a SQLite file in the data
-dir by default (WAL, busy timeout), Postgres in deployments.  The schema is
-created and upgraded by the Alembic migrations shipped in this package, on
-first use in each process.
+The database is :func:`pipeline_factory.stores.ledger_db.database_url`: a
+SQLite file in the data dir by default (WAL, busy timeout), Postgres in
+deployments.  :mod:`~pipeline_factory.stores.ledger_db` owns its engines and
+runs the Alembic migrations shipped in this package, on first use in each
+process; :func:`~pipeline_factory.stores.ledger_db.shared_ledger` is the
+process's one ledger.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, insert, inspect, select, text, update
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import StaticPool
+from sqlalchemy import Engine, func, insert, inspect, select, update
 
-from pipeline_factory import settings
-from pipeline_factory.events import current_lineage_run_id
 from pipeline_factory.exceptions import ConfigError
+from pipeline_factory.stores import ledger_db
+from pipeline_factory.stores.events import current_lineage_run_id
 from pipeline_factory.stores.ledger_schema import (
     JOB_STATES,
     TERMINAL_STATES,
@@ -38,7 +36,6 @@ from pipeline_factory.stores.ledger_schema import (
     JobEvent,
     utcnow,
 )
-from pipeline_factory.workspace import precreate_sqlite_file
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +67,6 @@ RUN_FIELD = "dag_run_id"
 GATE_FIELDS = frozenset({"pdf_downloaded", "pdf_ir_ready", "state", "current_stage"})
 
 EVENT_SOURCE_PREFIX = "/pipeline-factory"
-SQLITE_BUSY_TIMEOUT_MS = 30_000
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-
-_upgraded: set[str] = set()
-_upgrade_lock = threading.Lock()
 
 
 def run_key(dag_id: str, run_id: str) -> str:
@@ -136,31 +128,6 @@ class GateStatus:
         }
 
 
-def _configure_sqlite(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.close()
-
-
-def make_engine(url: str) -> Engine:
-    """An engine suited to the ledger's access pattern (many short writes from many processes)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        if database and database != ":memory:":
-            precreate_sqlite_file(Path(database))
-            engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-        else:
-            engine = create_engine(url, connect_args={"check_same_thread": False}, poolclass=StaticPool)
-        _configure_sqlite(engine)
-        return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
-
-
 class Ledger:
     """Read and write jobs and their events.
 
@@ -169,14 +136,14 @@ class Ledger:
     """
 
     def __init__(self, url: str | None = None, *, engine: Engine | None = None, migrate: bool = True):
-        self.url = url or settings.ledger_database_url()
-        self.engine = engine or make_engine(self.url)
+        self.url = ledger_db.database_url(url)
+        self.engine = engine or ledger_db.make_engine(self.url)
         if migrate:
             self.upgrade()
 
     @classmethod
     def from_env(cls) -> Ledger:
-        return cls(settings.ledger_database_url())
+        return cls(ledger_db.database_url())
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -184,51 +151,8 @@ class Ledger:
     # -- schema ---------------------------------------------------------------
 
     def upgrade(self) -> None:
-        """Bring the schema to the newest migration, once per database per process.
-
-        Processes starting together on a fresh database would race to create
-        the tables, so the migration runs under a lock the database (Postgres
-        advisory lock) or the file system (next to the SQLite file) provides.
-        """
-        key = str(self.engine.url)
-        with _upgrade_lock:
-            if key in _upgraded:
-                return
-            if self.engine.dialect.name == "sqlite" and (self.engine.url.database or ":memory:") != ":memory:":
-                import fcntl
-
-                lock_path = Path(f"{self.engine.url.database}.migrate-lock")
-                with lock_path.open("a") as lock_file:
-                    fcntl.flock(lock_file, fcntl.LOCK_EX)
-                    try:
-                        self._run_migrations()
-                    finally:
-                        fcntl.flock(lock_file, fcntl.LOCK_UN)
-            else:
-                self._run_migrations()
-            _upgraded.add(key)
-
-    def _run_migrations(self) -> None:
-        from alembic import command
-        from alembic.config import Config
-        from alembic.runtime.migration import MigrationContext
-        from alembic.script import ScriptDirectory
-
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        config.set_main_option("path_separator", "os")
-        head = ScriptDirectory.from_config(config).get_current_head()
-        with self.engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(7220315)"))
-            current = MigrationContext.configure(
-                connection, opts={"version_table": "ledger_alembic_version"}
-            ).get_current_revision()
-            if current == head:
-                return
-            log.info("upgrading the job ledger at %s from %s to %s", self.engine.url, current, head)
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        """Bring the schema to the newest migration (:func:`pipeline_factory.stores.ledger_db.upgrade`)."""
+        ledger_db.upgrade(self.engine)
 
     def tables(self) -> list[str]:
         return sorted(inspect(self.engine).get_table_names())

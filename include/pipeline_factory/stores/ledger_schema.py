@@ -1,5 +1,10 @@
-"""Tables of the job ledger: ``jobs`` (one row per job, updated in place) and
-``job_events`` (append-only CloudEvents).
+"""Every table of the ledger database, in one place.
+
+``jobs`` (one row per job, updated in place) and ``job_events`` (append-only
+CloudEvents) belong to the job ledger; ``circuit_breakers`` holds the shared
+breaker state (:mod:`pipeline_factory.resilience.breaker`) and
+``ml_promotion_locks`` the promotion leases
+(:mod:`pipeline_factory.tracking.promotion_lock`).
 
 Kept apart from :mod:`pipeline_factory.stores.ledger` so that the Alembic
 environment imports only the tables, and the migrations compare against one
@@ -11,7 +16,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, DateTime, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 JOB_STATES = ("pending", "running", "gated", "completed", "failed")
@@ -120,3 +138,25 @@ def _jsonable(value: Any) -> Any:
 
 
 metadata = Base.metadata
+
+#: Circuit-breaker state shared by every process (one row per breaker name; pybreaker's state names).
+circuit_breakers = Table(
+    "circuit_breakers",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("state", String(16), nullable=False, default="closed"),
+    Column("fail_counter", Integer, nullable=False, default=0),
+    Column("success_counter", Integer, nullable=False, default=0),
+    Column("opened_at", Float, nullable=True),
+    Column("updated_at", Float, nullable=True),
+)
+
+#: Promotion leases: one row per registered model while a promotion holds it.
+promotion_locks = Table(
+    "ml_promotion_locks",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("holder", String(255), nullable=False),
+    Column("acquired_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)

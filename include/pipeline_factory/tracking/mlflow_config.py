@@ -47,7 +47,7 @@ def conn_id() -> str:
     return os.environ.get("PIPELINE_MLFLOW_CONN_ID", DEFAULT_CONN_ID)
 
 
-def _uri_from_connection(conn_type: str, host: str, port: int | None, schema: str, extra: dict) -> str | None:
+def uri_from_connection(conn_type: str, host: str, port: int | None, schema: str, extra: dict) -> str | None:
     if extra.get("tracking_uri"):
         return str(extra["tracking_uri"])
     if not host:
@@ -70,7 +70,7 @@ def _uri_from_env_connection(name: str) -> str | None:
     raw = raw.strip()
     if raw.startswith("{"):
         data = json.loads(raw)
-        return _uri_from_connection(
+        return uri_from_connection(
             str(data.get("conn_type", "http")),
             str(data.get("host") or ""),
             data.get("port"),
@@ -79,7 +79,7 @@ def _uri_from_env_connection(name: str) -> str | None:
         )
     parts = urlsplit(raw)
     conn_type = parts.scheme.replace("-", "_")
-    return _uri_from_connection(conn_type, parts.hostname or "", parts.port, parts.path.lstrip("/"), {})
+    return uri_from_connection(conn_type, parts.hostname or "", parts.port, parts.path.lstrip("/"), {})
 
 
 def _uri_from_airflow_connection(name: str) -> str | None:
@@ -91,15 +91,12 @@ def _uri_from_airflow_connection(name: str) -> str | None:
     if getattr(task_runner, "SUPERVISOR_COMMS", None) is None:
         return None
     try:
-        from airflow.sdk import Connection
+        from pipeline_factory.hooks.mlflow import MlflowHook
 
-        conn = Connection.get(name)
+        return MlflowHook(mlflow_conn_id=name).get_tracking_uri()
     except Exception:
         log.debug("no Airflow connection %r", name, exc_info=True)
         return None
-    return _uri_from_connection(
-        conn.conn_type or "http", conn.host or "", conn.port, conn.schema or "", conn.extra_dejson or {}
-    )
 
 
 def tracking_uri() -> str:
@@ -110,10 +107,6 @@ def tracking_uri() -> str:
     if uri := _uri_from_env_connection(name) or _uri_from_airflow_connection(name):
         return uri
     return embedded_tracking_uri()
-
-
-def is_embedded(uri: str) -> bool:
-    return uri.startswith("sqlite:") or uri.startswith("file:") or "://" not in uri
 
 
 def configure() -> MlflowClient:

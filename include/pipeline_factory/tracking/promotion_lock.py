@@ -2,9 +2,10 @@
 
 MLflow has no compare-and-set on aliases: two runs that both read "no
 champion" would both set ``champion`` and the last writer would win, whatever
-its metrics.  Promotion therefore runs under a lease held in a small table of
-the ledger database (SQLite in the embedded default, Postgres when deployed),
-which every worker, container and pod can reach.  A lease, not a session lock:
+its metrics.  Promotion therefore runs under a lease held in the
+``ml_promotion_locks`` table of the ledger database
+(:mod:`pipeline_factory.stores.ledger_db`: SQLite in the embedded default,
+Postgres when deployed), which every worker, container and pod can reach.  A lease, not a session lock:
 a holder that dies frees the lock when the lease runs out.
 """
 
@@ -17,27 +18,16 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 
-from sqlalchemy import Column, Float, MetaData, String, Table, create_engine, delete, insert
+from sqlalchemy import delete, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from pipeline_factory import settings
 from pipeline_factory.exceptions import StageError
+from pipeline_factory.stores import ledger_db
+from pipeline_factory.stores.ledger_schema import promotion_locks
 
 log = logging.getLogger(__name__)
-
-_metadata = MetaData()
-promotion_locks = Table(
-    "ml_promotion_locks",
-    _metadata,
-    Column("name", String(255), primary_key=True),
-    Column("holder", String(255), nullable=False),
-    Column("acquired_at", Float, nullable=False),
-    Column("expires_at", Float, nullable=False),
-)
-
 
 class PromotionLockTimeout(StageError):
     """Another promotion held the lock for longer than we were willing to wait."""
@@ -46,22 +36,6 @@ class PromotionLockTimeout(StageError):
         super().__init__(f"could not acquire the promotion lock for {name!r} within {waited:.0f}s")
         self.name = name
         self.waited = waited
-
-
-def lock_database_url() -> str:
-    return os.environ.get("PIPELINE_PROMOTION_LOCK_URL") or settings.ledger_database_url()
-
-
-@cache
-def _engine(url: str) -> Engine:
-    connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
-    engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
-    try:
-        _metadata.create_all(engine, checkfirst=True)
-    except OperationalError:
-        # Two processes creating the table at once: the loser finds it there.
-        _metadata.create_all(engine, checkfirst=True)
-    return engine
 
 
 def _try_acquire(engine: Engine, name: str, holder: str, lease_seconds: float) -> bool:
@@ -108,7 +82,7 @@ def promotion_lock(
     ``lease_seconds`` must exceed the longest promotion: past it, another
     process may take the lock over.
     """
-    engine = _engine(url or lock_database_url())
+    engine = ledger_db.engine(url)
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
     while not _try_acquire(engine, name, holder, lease_seconds):

@@ -26,19 +26,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_ledgers: dict[str, Ledger] = {}
 _pollers: dict[tuple[int, str | None], GatePoller] = {}
 
 
-def shared_ledger(url: str | None) -> Ledger:
-    """One ledger (one engine, one connection pool) per URL per process; blocking on first use."""
-    from pipeline_factory import settings
-    from pipeline_factory.stores.ledger import Ledger
+def _shared_ledger(url: str | None) -> Ledger:
+    """The process's ledger (blocking on first use; imported here so parsing DAGs never loads SQLAlchemy)."""
+    from pipeline_factory.stores.ledger_db import shared_ledger
 
-    key = url or settings.ledger_database_url()
-    if key not in _ledgers:
-        _ledgers[key] = Ledger(key)
-    return _ledgers[key]
+    return shared_ledger(url)
 
 
 def poller_for(ledger_url: str | None) -> GatePoller:
@@ -110,7 +105,7 @@ class GatePoller:
 
     async def check(self, dag_run_id: str, field: str, equals: Any, exclude: frozenset[str]) -> GateStatus:
         """One direct check, outside the batching (for a gate's final word at its deadline)."""
-        ledger = await asyncio.to_thread(shared_ledger, self.ledger_url)
+        ledger = await asyncio.to_thread(_shared_ledger, self.ledger_url)
         statuses = await asyncio.to_thread(ledger.gate_status, [dag_run_id], field, equals, exclude=exclude)
         self.queries += 1
         return statuses[dag_run_id]
@@ -152,7 +147,7 @@ class GatePoller:
             groups[(waiter.field, waiter.equals)].append(waiter)
         self.polls += 1
         try:
-            ledger = await asyncio.to_thread(shared_ledger, self.ledger_url)
+            ledger = await asyncio.to_thread(_shared_ledger, self.ledger_url)
         except Exception:
             log.exception("cannot open the job ledger; gates keep waiting")
             self._reschedule(due)

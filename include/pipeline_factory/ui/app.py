@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import cache
+from importlib.resources import files
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
@@ -28,7 +30,6 @@ from fastapi.security import HTTPAuthorizationCredentials
 from pipeline_factory.ui import graphrag_search, overview, promotions, runs
 from pipeline_factory.ui.access import ReadAccess, read_access
 from pipeline_factory.ui.auth import bearer_scheme, current_user, login_url
-from pipeline_factory.ui.page import PAGE
 from pipeline_factory.ui.scrub import ScrubbingMiddleware
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,19 @@ URL_PREFIX = "/pipelines"
 async def _section(name: str, build: Any) -> dict[str, Any]:
     # Store clients block; keep them off the api-server's event loop.
     return await asyncio.to_thread(overview.section, name, build)
+
+
+@cache
+def page_html() -> str:
+    """The Pipelines page (``ui/templates/pipelines.html``, package data): one self-contained document.
+
+    No CDN, no build step.  Its script fetches each ``api/<section>`` relative
+    to the page, so the view works under any mount prefix, and builds the DOM
+    with ``textContent`` only: values from specs and the ledger are never
+    parsed as HTML.  ``body[data-ready]`` turns ``true`` once every section
+    has answered (the browser test waits on it).
+    """
+    return (files("pipeline_factory.ui") / "templates" / "pipelines.html").read_text(encoding="utf-8")
 
 
 def api_router() -> APIRouter:
@@ -127,7 +141,7 @@ def create_app() -> FastAPI:
                 return RedirectResponse(login_url(str(request.url.path)), status_code=303)
             raise
         await read_access(user)  # 403 for a user who may read no pipeline
-        return HTMLResponse(PAGE)
+        return HTMLResponse(page_html())
 
     app.include_router(api_router())
     app.add_middleware(ScrubbingMiddleware)

@@ -20,7 +20,6 @@ import logging
 import os
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ TRAINING_STAGE_TYPES = ("register", "promote")
 #: Which stage types share a breaker, by breaker name prefix: a breaker shows to users of those pipelines.
 BREAKER_STAGE_TYPES = {
     "pdf-host:": ("download_pdf",),
+    "http-json:": ("ingest",),
     "ncbi-eutils": ("collect_pubmed", "collect_genes"),
 }
 
@@ -163,21 +163,26 @@ def _rendered_tasks(specs: Any, visible: dict[str, Any]) -> tuple[dict[str, dict
 # -- the job ledger -------------------------------------------------------------
 
 
-@cache
-def _engine(url: str) -> Any:
-    from sqlalchemy import create_engine
+def _ledger_url(url: str | None) -> str | None:
+    """The ledger database's URL, or None while its SQLite file does not exist (the view never creates it)."""
+    from pipeline_factory.stores import ledger_db
 
-    if url.startswith("sqlite"):
-        return create_engine(url, connect_args={"timeout": 5})
-    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+    url = ledger_db.database_url(url)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return None
+    return url
 
 
-def _reflect(engine: Any, name: str) -> Any | None:
-    from sqlalchemy import MetaData, Table, inspect
+def _ledger_tables(url: str, name: str) -> tuple[Any, Any] | None:
+    """The ledger database's engine (never migrated from here) and its table ``name``, or None if not created."""
+    from sqlalchemy import inspect
 
+    from pipeline_factory.stores import ledger_db, ledger_schema
+
+    engine = ledger_db.engine(url, migrate=False)
     if not inspect(engine).has_table(name):
         return None
-    return Table(name, MetaData(), autoload_with=engine)
+    return engine, ledger_schema.metadata.tables[name]
 
 
 def ledger_overview(
@@ -186,13 +191,13 @@ def ledger_overview(
     """Jobs by state, gated jobs with how long they have waited, failed jobs with their errors (readable pipelines)."""
     from sqlalchemy import false, func, select
 
-    url = url or settings.ledger_database_url()
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+    url = _ledger_url(url)
+    if url is None:
         return {"available": False, "reason": "no ledger database yet (no document pipeline has run)"}
-    engine = _engine(url)
-    jobs = _reflect(engine, "jobs")
-    if jobs is None:
+    found = _ledger_tables(url, "jobs")
+    if found is None:
         return {"available": False, "reason": "the ledger database has no jobs table yet"}
+    engine, jobs = found
     now = now or datetime.now(UTC)
     if allowed is None:
         readable = jobs.c.pipeline.isnot(None)
@@ -285,15 +290,14 @@ def _all_breakers(*, redis_url: str | None, ledger_url: str | None) -> dict[str,
     redis_url = redis_url if redis_url is not None else os.environ.get("PIPELINE_REDIS_URL")
     if redis_url:
         return {"store": "redis", "breakers": _redis_breakers(redis_url)}
-    url = ledger_url or settings.ledger_database_url()
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        return {"store": "ledger", "breakers": []}
-    table = _reflect(_engine(url), "circuit_breakers")
-    if table is None:
+    url = _ledger_url(ledger_url)
+    found = _ledger_tables(url, "circuit_breakers") if url else None
+    if found is None:
         return {"store": "ledger", "breakers": []}
     from sqlalchemy import select
 
-    with _engine(url).connect() as connection:
+    engine, table = found
+    with engine.connect() as connection:
         rows = connection.execute(select(table).order_by(table.c.name)).mappings().all()
     return {
         "store": "ledger",

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline_factory.resilience.policy import Policy
 from pipeline_factory.stages.contracts import StageContext
-from pipeline_factory.stages.documents.download import DownloadPdf
+from pipeline_factory.stages.documents.download_pdf import DownloadPdf
 from pipeline_factory.stages.documents.ingest import Ingest
 from pipeline_factory.stages.documents.params import DownloadPdfParams, IngestParams
 from pipeline_factory.stores.ledger import Ledger

@@ -93,7 +93,7 @@ async def _cli(*args: str) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "pipeline_factory.ledger_cli",
+        "pipeline_factory.stores.ledger_cli",
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

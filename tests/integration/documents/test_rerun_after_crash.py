@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from pipeline_factory.stages.contracts import StageContext
-from pipeline_factory.stages.documents.chunking import Chunk
+from pipeline_factory.stages.documents.chunk import Chunk
 from pipeline_factory.stages.documents.embed import Embed
-from pipeline_factory.stages.documents.extraction import Extract
+from pipeline_factory.stages.documents.extract import Extract
 from pipeline_factory.stages.documents.index import Index
 from pipeline_factory.stages.documents.ingest import Ingest
 from pipeline_factory.stages.documents.kg import KnowledgeGraph

@@ -16,13 +16,13 @@ from pipeline_factory.exceptions import CircuitOpenError, TransientServiceError
 from pipeline_factory.sources.eutils import EutilsClient
 from pipeline_factory.spec.loader import load_policies
 from pipeline_factory.stages.graphrag.collect import CollectGenes, CollectPubmed
+from pipeline_factory.stages.graphrag.graphrag_report import WriteRunSummary
 from pipeline_factory.stages.graphrag.params import (
     CollectGenesParams,
     CollectPubmedParams,
     GraphragReportParams,
 )
 from pipeline_factory.stages.graphrag.snapshot import Snapshot
-from pipeline_factory.stages.graphrag.summary import WriteRunSummary
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -106,9 +106,9 @@ def test_a_check_during_a_full_rebuild_waits_for_it_and_never_cries_wolf(graph, 
 
     from pipeline_factory.stages.graphrag.collect import CollectPubmed
     from pipeline_factory.stages.graphrag.consistency import compare
+    from pipeline_factory.stages.graphrag.graphrag_report import WriteRunSummary
     from pipeline_factory.stages.graphrag.params import CollectPubmedParams, GraphragReportParams
     from pipeline_factory.stages.graphrag.snapshot import Snapshot
-    from pipeline_factory.stages.graphrag.summary import WriteRunSummary
 
     seed(data_dir, 10)
     UpdateGraph().run(make_ctx("update_graph", run_id=RUN), UpdateGraphParams())

@@ -92,7 +92,7 @@ def test_graphrag_incremental_lineage_graph(run_in_process, lineage_receiver, eu
 
     # The ledger's CloudEvents name the same OpenLineage runs.
     from pipeline_factory.stores.ledger import run_key
-    from pipeline_factory.triggers.gate_poller import shared_ledger
+    from pipeline_factory.stores.ledger_db import shared_ledger
 
     recorded = shared_ledger(None).events(dag_run_id=run_key("graphrag_incremental", run["run_id"]))
     stage_events = [e for e in recorded if e["type"].startswith("org.pipeline-factory.stage.")]

@@ -43,7 +43,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def stage_events(pipeline: str, run_id: str) -> list[dict[str, Any]]:
     from pipeline_factory.stores.ledger import run_key
-    from pipeline_factory.triggers.gate_poller import shared_ledger
+    from pipeline_factory.stores.ledger_db import shared_ledger
 
     events = shared_ledger(None).events(dag_run_id=run_key(pipeline, run_id))
     return [e for e in events if e["type"].startswith("org.pipeline-factory.stage.")]

@@ -23,7 +23,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def mlflow_server(ml_data_dir: Path):
-    from pipeline_factory.tracking import server
+    from pipeline_factory.devservers import mlflow as server
 
     port = _free_port()
     server.start(port)

@@ -50,29 +50,17 @@ def test_a_broken_notifier_does_not_break_the_callback(monkeypatch):
 
 def test_the_local_sink_keeps_each_mail_as_a_file(tmp_path, monkeypatch):
     import json
-    import signal
     import socket
-    import subprocess
-    import sys
-    import time
 
+    from pipeline_factory.devservers import control as devservers
     from pipeline_factory.notify import send
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     out = tmp_path / "mail"
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline_factory.notify_sink", "--port", str(port),
-                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    devservers.start("mail", port, home=out)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and proc.poll() is None, "the sink did not start"
-                time.sleep(0.2)
         monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(
             {"conn_type": "smtp", "host": "127.0.0.1", "port": port,
              "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "p@localhost", "retry_limit": 0}}))
@@ -80,5 +68,4 @@ def test_the_local_sink_keeps_each_mail_as_a_file(tmp_path, monkeypatch):
         [eml] = list(out.glob("*.eml"))
         assert "Subject: hello from the sink test" in eml.read_text()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
+        devservers.stop("mail", home=out)

@@ -177,7 +177,7 @@ def test_every_stage_renamed_gives_the_same_outcome(dag_runner, airflow_db, conf
     dag = _dag(config_copy, yaml.safe_dump(spec, sort_keys=False))
     add_batches(ml_data_dir, "1-2")
     if approval:  # the person's answer, as the approval operator records it, under the renamed stage
-        from pipeline_factory.stages.ml import approval as approval_module
+        from pipeline_factory.operators import approval as approval_module
 
         def approve(self, context, **_):
             from pipeline_factory.workspace import write_json_atomic

@@ -52,7 +52,7 @@ def test_cpu_document_stages_and_the_gate_stay_in_airflow(config_copy: Path):
 
 
 def test_the_converter_picks_mineru_in_the_kubernetes_profile(monkeypatch):
-    from pipeline_factory.stages.documents.pdf_ir import choose_engine
+    from pipeline_factory.stages.documents.pdf_to_ir import choose_engine
 
     monkeypatch.setenv("PIPELINE_RUNTIME", "kubernetes")
     assert choose_engine("auto", ["mineru"]) == "mineru"

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline_factory.exceptions import StageSkipped
 from pipeline_factory.stages.documents.params import PdfToIrParams
-from pipeline_factory.stages.documents.pdf_ir import (
+from pipeline_factory.stages.documents.pdf_to_ir import (
     PdfToIr,
     convert_with_mineru,
     is_heading,
@@ -82,7 +82,7 @@ def test_mineru_output_maps_to_the_same_ir():
 
 
 def test_mineru_failures_are_conversion_errors(tmp_path):
-    from pipeline_factory.stages.documents.pdf_ir import ConversionError
+    from pipeline_factory.stages.documents.pdf_to_ir import ConversionError
 
     pdf = tmp_path / "a.pdf"
     pdf.write_bytes(b"%PDF-1.4")

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from pipeline_factory.exceptions import StageSkipped
-from pipeline_factory.stages.documents.chunking import Chunk, chunk_document, split_sentences, windows
-from pipeline_factory.stages.documents.extraction import (
+from pipeline_factory.stages.documents.chunk import Chunk, chunk_document, split_sentences, windows
+from pipeline_factory.stages.documents.extract import (
     Extract,
     build_dictionary,
     load_lexicons,

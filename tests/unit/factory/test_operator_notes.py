@@ -6,8 +6,8 @@ import pytest
 from airflow.sdk.exceptions import AirflowSkipException
 
 from pipeline_factory.exceptions import CircuitOpenError, StageSkipped
-from pipeline_factory.factory.operators import StageOperator
 from pipeline_factory.observability.notes import NOTE_XCOM_KEY
+from pipeline_factory.operators.stage import StageOperator
 
 
 class _TaskInstance:

@@ -88,11 +88,11 @@ def test_runner_gives_the_stage_its_in_task_share(config_copy: Path, tmp_path: P
         seen.update(inputs=dict(ctx.inputs), compute=ctx.compute, attempts=ctx.policy.max_attempts)
         return {}
 
-    from pipeline_factory.stages.generic.stages import Echo
+    from pipeline_factory.stages.generic.echo import Echo
 
     monkeypatch.setattr(Echo, "run", spy)
     (config_copy / "pipelines" / "spy.yaml").write_text(
-        "name: spy\nstages:\n  - name: a\n    type: echo\n    policy: polite-api\n")
+        "name: spy\nstages:\n  - name: a\n    type: echo\n    policy: default\n")
     run_stage("spy", "a", run_id="r1", run_dir=tmp_path / "run")
     assert seen == {"inputs": {}, "compute": "cpu", "attempts": 1}  # echo does not retry in task
 

@@ -32,7 +32,7 @@ def test_parse_time_modules_import_no_heavy_library():
     code = (
         "import sys\n"
         "import pipeline_factory.stages.ml.catalog, pipeline_factory.stages.ml.params\n"
-        "import pipeline_factory.stages.ml.approval, pipeline_factory.notify\n"
+        "import pipeline_factory.operators.approval, pipeline_factory.notify\n"
         "import pipeline_factory.tracking.mlflow_config, pipeline_factory.tracking.promotion_rule\n"
         f"print([m for m in {HEAVY!r} if m in sys.modules])\n"
     )
@@ -45,7 +45,7 @@ def test_parse_time_modules_import_no_heavy_library():
 def test_approval_builder_renders_airflows_approval_operator():
     from airflow.providers.standard.operators.hitl import ApprovalOperator
 
-    from pipeline_factory.stages.ml.approval import build_approval_task, metrics_markdown
+    from pipeline_factory.operators.approval import build_approval_task, metrics_markdown
 
     stage = SimpleNamespace(name="approve_promotion", timeout=None,
                             params={"response_timeout_seconds": 3600, "default_option": "Reject",
@@ -64,7 +64,7 @@ def test_approval_builder_renders_airflows_approval_operator():
 
 
 def test_approval_params_reject_unknown_keys():
-    from pipeline_factory.stages.ml.approval import build_approval_task
+    from pipeline_factory.operators.approval import build_approval_task
 
     stage = SimpleNamespace(name="a", timeout=None, params={"timeout": 5})
     with pytest.raises(ValidationError, match="timeout"):
@@ -109,7 +109,7 @@ def test_the_answer_is_recorded_in_the_workspace_for_promote(tmp_path, monkeypat
     import json
     from datetime import UTC, datetime
 
-    from pipeline_factory.stages.ml.approval import build_approval_task
+    from pipeline_factory.operators.approval import build_approval_task
     from pipeline_factory.workspace import run_dir
 
     monkeypatch.setenv("PIPELINE_DATA_DIR", str(tmp_path))

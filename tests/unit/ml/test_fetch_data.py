@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from pipeline_factory.exceptions import StageError, StageSkipped
-from pipeline_factory.stages.ml.fetch import FetchData, dataset_dir
+from pipeline_factory.stages.ml.fetch_data import FetchData, dataset_dir
 from pipeline_factory.stages.ml.params import FetchDataParams
 
 PARAMS = FetchDataParams(source="incoming", dataset="bc", time_column="measured_at")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipeline_factory.stages.contracts import StageContext
-from pipeline_factory.stages.ml.fetch import FetchData, dataset_dir
+from pipeline_factory.stages.ml.fetch_data import FetchData, dataset_dir
 from pipeline_factory.stages.ml.lineage import fetch_data, register
 from pipeline_factory.stages.ml.params import FetchDataParams, RegisterParams
 

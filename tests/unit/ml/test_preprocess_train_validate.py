@@ -12,11 +12,11 @@ import pytest
 from pydantic import ValidationError
 
 from pipeline_factory.exceptions import StageError
-from pipeline_factory.stages.ml.fetch import FetchData
+from pipeline_factory.stages.ml.fetch_data import FetchData
 from pipeline_factory.stages.ml.params import FetchDataParams, ModelSpec, PreprocessParams, TrainParams
 from pipeline_factory.stages.ml.preprocess import Preprocess, SchemaError
 from pipeline_factory.stages.ml.train import Train
-from pipeline_factory.stages.ml.validate import ValidateArtifacts, ValidateArtifactsParams
+from pipeline_factory.stages.ml.validate_artifacts import ValidateArtifacts, ValidateArtifactsParams
 
 FETCH = FetchDataParams(source="incoming", dataset="bc", time_column="measured_at")
 TRAIN = TrainParams(threads=1, models=[

@@ -5,7 +5,7 @@ from __future__ import annotations
 from email import message_from_bytes
 
 from pipeline_factory.notify import mime_message
-from pipeline_factory.stages.ml.notify_stage import as_html, as_text
+from pipeline_factory.stages.ml.notify import as_html, as_text
 
 SUMMARY = {
     "decision": "rejected", "reason": "not approved: rejected by <b>eve</b>", "margin": -0.015,

@@ -34,6 +34,9 @@ CASES = {
     "unknown_policy": (
         "name: x\nstages:\n  - name: a\n    type: echo\n    policy: polite-apy\n", 5, "stages.0.policy",
         "unknown_policy"),
+    "policy_not_applied": (
+        "name: x\nstages:\n  - name: a\n    type: echo\n    policy: polite-api\n", 5, "stages.0.policy",
+        "policy_not_applied"),
     "unknown_default_policy": (
         "name: x\ndefault_policy: nope\nstages:\n  - name: a\n    type: echo\n", 2, "default_policy",
         "unknown_policy"),

@@ -35,7 +35,7 @@ STAGE_TYPES = [
         produces=("pdfs",),
         family="documents",
         params=f"{_P}.params:DownloadPdfParams",
-        impl=f"{_P}.download:DownloadPdf",
+        impl=f"{_P}.download_pdf:DownloadPdf",
         description="Download each job's PDF politely (rate limit, retries, checks) and gate the job.",
     ),
     StageType(
@@ -44,7 +44,7 @@ STAGE_TYPES = [
         produces=("ir",),
         family="documents",
         params=f"{_P}.params:PdfToIrParams",
-        impl=f"{_P}.pdf_ir:PdfToIr",
+        impl=f"{_P}.pdf_to_ir:PdfToIr",
         default_compute="gpu",
         description="Convert downloaded PDFs to the document IR (MinerU on GPU, pypdf locally); set pdf_ir_ready.",
     ),
@@ -55,7 +55,7 @@ STAGE_TYPES = [
         produces=("chunks",),
         family="documents",
         params=f"{_P}.params:ChunkParams",
-        impl=f"{_P}.chunking:Chunk",
+        impl=f"{_P}.chunk:Chunk",
         description="Sentence-aware windows with overlap; chunk ids doc_id:chunk:i.",
     ),
     StageType(
@@ -85,7 +85,7 @@ STAGE_TYPES = [
         produces=("mentions",),
         family="documents",
         params=f"{_P}.params:ExtractParams",
-        impl=f"{_P}.extraction:Extract",
+        impl=f"{_P}.extract:Extract",
         description="Genes, diseases, chemicals by a dictionary built from lexicon data and the corpus.",
     ),
     StageType(

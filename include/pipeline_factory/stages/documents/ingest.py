@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import hashlib
 from typing import Any
+from urllib.parse import urlsplit
 
 from pipeline_factory.boundaries.names import check_doc_id
 from pipeline_factory.boundaries.roots import confined
 from pipeline_factory.exceptions import InputRefused, StageError, StageSkipped
-from pipeline_factory.resilience.retry import call_with_retry
+from pipeline_factory.resilience.guard import Guard
 from pipeline_factory.stages.contracts import StageContext, StageResult
 from pipeline_factory.stages.documents import jobs
 from pipeline_factory.stages.documents.params import IngestParams
 from pipeline_factory.stages.documents.records import DOCUMENTS_FILE, write_jsonl
-from pipeline_factory.stages.documents.sources import read_folder, read_http_json
+from pipeline_factory.stages.documents.sources import HTTP_JSON_SERVICE, read_folder, read_http_json
 
 #: The ledger's ``source`` column, where a job's pdf_url is kept.
 MAX_SOURCE = 2000
@@ -110,6 +111,6 @@ class Ingest:
             assert params.path is not None
             return list(read_folder(confined(params.path, what="source_path"), params.pattern))
         assert params.url is not None
-        if ctx.policy is None:
-            return read_http_json(params.url)
-        return call_with_retry(ctx.policy, lambda: read_http_json(params.url), what="GET source_url")
+        url = params.url
+        guard = Guard.from_policy(ctx.policy, f"{HTTP_JSON_SERVICE}:{urlsplit(url).netloc}")
+        return guard.call(lambda: read_http_json(url), what="GET source_url")

@@ -1,6 +1,6 @@
 """How document stages use the job ledger: the run's live jobs, failing a job, advancing jobs.
 
-Stage lifecycle events come from the runner (``pipeline_factory.events``) for
+Stage lifecycle events come from the runner (``pipeline_factory.stores.events``) for
 every stage; these helpers record what happens to each job.
 """
 
@@ -19,9 +19,9 @@ log = logging.getLogger(__name__)
 
 def ledger() -> Ledger:
     """The process's ledger (``PIPELINE_LEDGER_URL`` or the SQLite default), opened once."""
-    from pipeline_factory.triggers.gate_poller import shared_ledger
+    from pipeline_factory.stores.ledger_db import shared_ledger
 
-    return shared_ledger(None)
+    return shared_ledger()
 
 
 def run_key(ctx: StageContext) -> str:

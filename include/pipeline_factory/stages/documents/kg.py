@@ -15,8 +15,8 @@ from typing import Any
 from pipeline_factory.exceptions import StageSkipped
 from pipeline_factory.stages.contracts import StageContext, StageResult
 from pipeline_factory.stages.documents import jobs
-from pipeline_factory.stages.documents.chunking import load_documents
-from pipeline_factory.stages.documents.extraction import MENTIONS_FILE
+from pipeline_factory.stages.documents.chunk import load_documents
+from pipeline_factory.stages.documents.extract import MENTIONS_FILE
 from pipeline_factory.stages.documents.params import KgParams
 from pipeline_factory.stages.documents.records import CHUNKS_FILE, read_jsonl
 

@@ -36,7 +36,9 @@ def _count(result: Mapping[str, Any] | None, key: str) -> int | None:
 
 def jobs_table(**facts: Any) -> LineageDataset:
     """The job ledger's ``jobs`` table."""
-    return sql_table_dataset(settings.ledger_database_url(), "jobs", **facts)
+    from pipeline_factory.stores.ledger_db import database_url
+
+    return sql_table_dataset(database_url(), "jobs", **facts)
 
 
 def _source(params: IngestParams) -> LineageDataset:

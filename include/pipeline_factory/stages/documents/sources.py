@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pipeline_factory.exceptions import ExternalServiceError, InputRefused, StageError, TransientServiceError
+from pipeline_factory.exceptions import InputRefused, StageError
 
 log = logging.getLogger(__name__)
 
@@ -83,29 +83,23 @@ def read_folder(folder: Path, pattern: str = "*") -> Iterator[dict[str, Any]]:
             log.info("skipping %s: not .json, .jsonl, .txt or .md", path.name)
 
 
+#: The service name of HTTP JSON sources; their guards (breakers, limiters) are per host: ``http-json:<host>``.
+HTTP_JSON_SERVICE = "http-json"
+
+
 def read_http_json(url: str, *, timeout: float = 30.0) -> list[dict[str, Any]]:
     """A JSON list of documents (or ``{"documents": [...]}``) from an HTTP endpoint."""
     import httpx
 
     from pipeline_factory.boundaries.urls import guarded_client
+    from pipeline_factory.sources.http import check_status, transport_failure
 
     try:
         with guarded_client(timeout=timeout, follow_redirects=True, headers={"Accept": "application/json"}) as client:
             response = client.get(url)
     except httpx.TransportError as exc:
-        raise TransientServiceError(f"{url}: {exc}", service="http_json") from exc
-    if response.status_code == 429 or response.status_code >= 500:
-        retry_after = response.headers.get("Retry-After")
-        raise TransientServiceError(
-            f"{url}: HTTP {response.status_code}",
-            service="http_json",
-            status=response.status_code,
-            retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
-        )
-    if response.status_code >= 400:
-        raise ExternalServiceError(
-            f"{url}: HTTP {response.status_code}", service="http_json", status=response.status_code
-        )
+        raise transport_failure(exc, service="http_json", what=url) from exc
+    check_status(response.status_code, response.headers, service="http_json", what=url)
     payload = response.json()
     items = payload if isinstance(payload, list) else payload.get("documents", [])
     return [normalise(_object(item, url), source=url) for item in items]

@@ -11,14 +11,14 @@ STAGE_TYPES = [
         name="echo",
         family="generic",
         params=f"{_P}.params:EchoParams",
-        impl=f"{_P}.stages:Echo",
+        impl=f"{_P}.echo:Echo",
         description="Write a message and the run's params to the workspace.",
     ),
     StageType(
         name="command",
         family="generic",
         params=f"{_P}.params:CommandParams",
-        impl=f"{_P}.stages:Command",
+        impl=f"{_P}.command:Command",
         description="Run one program (no shell) in the stage's workspace folder.",
     ),
 ]

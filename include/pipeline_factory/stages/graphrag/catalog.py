@@ -71,7 +71,7 @@ STAGE_TYPES = [
         optional=("papers",),
         family="graphrag",
         params=f"{_P}.params:GraphragReportParams",
-        impl=f"{_P}.summary:WriteRunSummary",
+        impl=f"{_P}.graphrag_report:WriteRunSummary",
         description="Write the run summary and, after a successful collection, move the per-term watermarks.",
     ),
 ]

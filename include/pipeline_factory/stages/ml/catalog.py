@@ -13,7 +13,7 @@ STAGE_TYPES = [
         produces=("dataset",),
         family="ml",
         params=f"{_P}.params:FetchDataParams",
-        impl=f"{_P}.fetch:FetchData",
+        impl=f"{_P}.fetch_data:FetchData",
         description="Append unseen batch files to the consolidated dataset; skip the run when none "
         "(unless the run param force_full_retrain is true).",
     ),
@@ -41,7 +41,7 @@ STAGE_TYPES = [
         consumes=("models", "features"),
         family="ml",
         params=f"{_P}.params:ValidateArtifactsParams",
-        impl=f"{_P}.validate:ValidateArtifacts",
+        impl=f"{_P}.validate_artifacts:ValidateArtifacts",
         description="Every planned model exists, loads back and predicts; a missing one fails naming it.",
     ),
     StageType(
@@ -79,18 +79,7 @@ STAGE_TYPES = [
         optional=("dataset", "models", "metrics", "registered", "promotion"),
         family="ml",
         params=f"{_P}.params:NotifyParams",
-        impl=f"{_P}.notify_stage:Notify",
+        impl=f"{_P}.notify:Notify",
         description="Send the run summary (rows, models, metrics, decision, MLflow link) via notifiers.",
-    ),
-    StageType(
-        name="approval",
-        optional=("metrics",),
-        produces=("approval",),
-        family="ml",
-        params=f"{_P}.params:ApprovalParams",
-        impl=None,
-        kind="approval",
-        builder=f"{_P}.approval:build_approval_task",
-        description="Wait for a person to approve in the Airflow UI (human-in-the-loop) before promote.",
     ),
 ]

@@ -52,7 +52,7 @@ def dataset_columns(path: str | Path) -> tuple[tuple[str, str], ...]:
 
 def fetch_data(ctx: StageContext, params: FetchDataParams, result: Mapping[str, Any] | None) -> StageLineage:
     """New batch files -> the consolidated dataset (columns: the snapshot's schema; rows: those added)."""
-    from pipeline_factory.stages.ml.fetch import dataset_dir
+    from pipeline_factory.stages.ml.fetch_data import dataset_dir
 
     written = (result or {}).get("dataset")
     snapshot = Path(str(written)) if written else ctx.run_dir / ctx.stage / "dataset.parquet"

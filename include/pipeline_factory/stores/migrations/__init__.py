@@ -1,1 +1,1 @@
-"""Alembic migrations of the job ledger, shipped inside the package and run by ``Ledger.upgrade()``."""
+"""Alembic migrations of the job ledger, shipped inside the package and run by ``ledger_db.upgrade()``."""

@@ -1,6 +1,6 @@
 """Alembic environment for the job ledger.
 
-Migrations run programmatically (``Ledger.upgrade()``) on a connection the
+Migrations run programmatically (``pipeline_factory.stores.ledger_db.upgrade``) on a connection the
 caller already holds, so the ledger never needs an ``alembic.ini``; the
 ``alembic`` command line works too when ``sqlalchemy.url`` is given with ``-x
 url=...``.

@@ -5,8 +5,8 @@ that talk to a real ``mlflow server`` process.  The server reads the same
 SQLite file the stages write when no tracking URI is configured, so the UI
 shows the runs, the registry and the ``champion`` alias of ``make run``::
 
-    python -m pipeline_factory.tracking.server start [--port 5000]
-    python -m pipeline_factory.tracking.server stop
+    python -m pipeline_factory.devservers.mlflow start [--port 5000]
+    python -m pipeline_factory.devservers.mlflow stop
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from pipeline_factory.stores.ledger import Ledger, job_key, run_key
 
 
 def test_first_use_creates_the_schema_through_the_migrations(ledger):
-    assert ledger.tables() == ["job_events", "jobs", "ledger_alembic_version"]
+    assert ledger.tables() == ["circuit_breakers", "job_events", "jobs", "ledger_alembic_version", "ml_promotion_locks"]
     with ledger.engine.connect() as connection:
         mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
     assert mode == "wal"
@@ -163,7 +163,7 @@ def test_a_ledger_made_before_lineage_is_upgraded_in_place(tmp_path):
 
 
 def test_job_events_recorded_while_a_stage_runs_carry_its_openlineage_run(ledger):
-    from pipeline_factory.events import lineage_run
+    from pipeline_factory.stores.events import lineage_run
 
     ledger.upsert_job("j1", doc_id="d1", pipeline="p", dag_run_id="p/r1")
     with lineage_run("01930000-0000-7000-8000-000000000002"):

@@ -216,8 +216,8 @@ def _who() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry point: ``python -m pipeline_factory.ledger_cli list|show|mark``."""
-    parser = argparse.ArgumentParser(prog="pipeline_factory.ledger_cli", description=__doc__)
+    """Stand-alone entry point: ``python -m pipeline_factory.stores.ledger_cli list|show|mark``."""
+    parser = argparse.ArgumentParser(prog="pipeline_factory.stores.ledger_cli", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_ledger_commands(subparsers).set_defaults(handler=run_ledger_command)
     arguments = list(sys.argv[1:] if argv is None else argv)

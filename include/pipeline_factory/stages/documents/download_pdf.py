@@ -1,8 +1,9 @@
 """``download_pdf``: fetch each job's PDF politely and hand the job to the converter.
 
-Polite: one shared rate limiter per host group, in-task retries of transient
-failures (429, 5xx, resets, truncated bodies) that honour ``Retry-After``, and
-a shared circuit breaker per host, all from the stage's policy (``polite-api``).  Careful: a response must say
+Polite: one guard per host (:class:`~pipeline_factory.resilience.guard.Guard`)
+from the stage's policy (``polite-api``): one shared rate limiter for the host
+group, a shared circuit breaker per host, and in-task retries of transient
+failures (429, 5xx, resets, truncated bodies) that honour ``Retry-After``.  Careful: a response must say
 it is a PDF, stay under the size limit, arrive whole (``Content-Length``),
 start with ``%PDF-``, end with ``%%EOF`` and match the record's checksum when
 it has one.  A PDF that fails any check fails its job with the reason; the
@@ -29,8 +30,9 @@ from pipeline_factory.exceptions import (
     StageSkipped,
     TransientServiceError,
 )
+from pipeline_factory.resilience.guard import SINGLE_ATTEMPT, Guard
 from pipeline_factory.resilience.policy import Policy
-from pipeline_factory.resilience.retry import call_with_retry
+from pipeline_factory.sources.http import check_status, transport_failure
 from pipeline_factory.stages.contracts import StageContext, StageResult
 from pipeline_factory.stages.documents import jobs
 from pipeline_factory.stages.documents.bounded_decoding import (
@@ -42,10 +44,6 @@ from pipeline_factory.stages.documents.bounded_decoding import (
 from pipeline_factory.stages.documents.params import DownloadPdfParams
 from pipeline_factory.stages.documents.records import DOCUMENTS_FILE, data_relative, read_jsonl
 from pipeline_factory.workspace import share_like_new_files
-
-NO_RETRY = Policy(
-    name="no-retry", max_attempts=1, backoff_strategy="none", backoff_initial_seconds=0, backoff_max_seconds=0
-)
 
 
 class BadPdf(ExternalServiceError):
@@ -63,21 +61,6 @@ def pdf_store() -> Path:
     return settings.data_dir() / "documents" / "pdfs"
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        from datetime import UTC, datetime
-        from email.utils import parsedate_to_datetime
-
-        try:
-            return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-        except (TypeError, ValueError):
-            return None
-
-
 def fetch_pdf(client: Any, url: str, params: DownloadPdfParams, expected_sha256: str | None = None) -> Downloaded:
     """One attempt: stream the body to a temporary file, checking as it arrives."""
     import httpx
@@ -91,16 +74,7 @@ def fetch_pdf(client: Any, url: str, params: DownloadPdfParams, expected_sha256:
         share_like_new_files(handle.fileno())  # the PDF converter may run as another user
         try:
             with client.stream("GET", url) as response:
-                status = response.status_code
-                if status == 429 or status >= 500:
-                    raise TransientServiceError(
-                        f"HTTP {status}",
-                        service="pdf",
-                        status=status,
-                        retry_after=_retry_after(response.headers.get("Retry-After")),
-                    )
-                if status >= 400:
-                    raise BadPdf(f"HTTP {status}", service="pdf", status=status)
+                check_status(response.status_code, response.headers, service="pdf", client_error=BadPdf)
                 content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
                 if content_type not in params.allowed_content_types:
                     raise BadPdf(f"not a PDF: Content-Type is {content_type or 'missing'!r}", service="pdf")
@@ -135,7 +109,7 @@ def fetch_pdf(client: Any, url: str, params: DownloadPdfParams, expected_sha256:
                 size = decoder.produced
         except httpx.TransportError as exc:
             tmp.unlink(missing_ok=True)
-            raise TransientServiceError(f"{type(exc).__name__}: {exc or 'connection failed'}", service="pdf") from exc
+            raise transport_failure(exc, service="pdf") from exc
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -191,38 +165,32 @@ def check_pdf_bytes(path: Path, size: int) -> None:
         raise BadPdf("truncated PDF: no %%EOF trailer")
 
 
-class HostBreakers:
-    """One shared circuit breaker per PDF host (when the policy has one): a host that is down fails fast."""
+class HostGuards:
+    """One guard per PDF host: its own shared breaker (a host that is down fails fast), one limiter for all.
 
-    def __init__(self) -> None:
-        self._breakers: dict[str, Any] = {}
+    A bad PDF is the host answering, not the host failing, and a refused
+    destination was never called: neither may trip the breaker.
+    """
 
-    def get(self, url: str, policy: Policy) -> Any:
-        if policy.circuit_breaker is None:
-            return None
+    def __init__(self, policy: Policy, limiter_name: str) -> None:
+        self.policy = policy
+        self.limiter_name = limiter_name
+        self._guards: dict[str, Guard] = {}
+
+    def get(self, url: str) -> Guard:
         from urllib.parse import urlsplit
 
-        from pipeline_factory.resilience.breaker import shared_breaker
-
         host = urlsplit(url).netloc
-        if host not in self._breakers:
-            from pipeline_factory.observability.metrics import record_breaker
-
-            self._breakers[host] = shared_breaker(f"pdf-host:{host}", policy.circuit_breaker)
-            record_breaker(self._breakers[host])  # its state and transitions, pushed when the stage ends
-        return self._breakers[host]
+        if host not in self._guards:
+            self._guards[host] = Guard.from_policy(
+                self.policy, f"pdf-host:{host}", limiter_name=self.limiter_name, answers=(BadPdf, InputRefused)
+            )
+        return self._guards[host]
 
 
 class DownloadPdf:
     def run(self, ctx: StageContext, params: DownloadPdfParams) -> StageResult:
-        from pipeline_factory.resilience.ratelimit import shared_rate_limiter
-
-        policy = ctx.policy or NO_RETRY
-        limiter = (
-            shared_rate_limiter(params.rate_limiter, policy.rate_limit_per_second)
-            if policy.rate_limit_per_second
-            else None
-        )
+        policy = ctx.policy or SINGLE_ATTEMPT
         live = jobs.live_jobs(ctx)
         records = [r for r in read_jsonl(ctx.input_dir("documents") / DOCUMENTS_FILE) if r["job_id"] in live]
         if not records:
@@ -230,7 +198,7 @@ class DownloadPdf:
         downloaded: list[str] = []
         failures: dict[str, str] = {}
         headers = {"User-Agent": params.user_agent, "Accept": "application/pdf", "Accept-Encoding": ACCEPT_ENCODING}
-        breakers = HostBreakers()
+        guards = HostGuards(policy, params.rate_limiter)
         url_policy = UrlPolicy.from_env()
 
         def policy_check(url: str) -> None:
@@ -247,29 +215,16 @@ class DownloadPdf:
                     jobs.fail_job(ctx, job_id, failures[job_id])
                     continue
 
-                def attempt(url: str = url, expected: str | None = record.get("pdf_sha256")) -> Downloaded:
-                    if url.startswith("file:"):
-                        return copy_local_pdf(url, params, expected)
-                    if limiter is not None:
-                        limiter.acquire()
-
-                    def call() -> Downloaded | BadPdf | InputRefused:
-                        # a bad PDF is the host answering, not the host failing, and a refused
-                        # destination was never called: neither may trip the breaker
-                        try:
-                            return fetch_pdf(client, url, params, expected)
-                        except (BadPdf, InputRefused) as exc:
-                            return exc
-
-                    breaker = breakers.get(url, policy)
-                    outcome = breaker.call(call) if breaker is not None else call()
-                    if isinstance(outcome, (BadPdf, InputRefused)):
-                        raise outcome
-                    return outcome
-
+                expected: str | None = record.get("pdf_sha256")
                 try:
                     policy_check(url)
-                    result = call_with_retry(policy, attempt, what=f"GET {redact_url(url)}")
+                    if url.startswith("file:"):
+                        result = copy_local_pdf(url, params, expected)
+                    else:
+                        result = guards.get(url).call(
+                            lambda url=url, expected=expected: fetch_pdf(client, url, params, expected),
+                            what=f"GET {redact_url(url)}",
+                        )
                 except InputRefused as exc:
                     failures[job_id] = str(exc)
                     jobs.fail_job(ctx, job_id, failures[job_id])

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from pipeline_factory.ledger_cli import add_ledger_commands, main, parse_assignments, parse_value
+from pipeline_factory.stores.ledger_cli import add_ledger_commands, main, parse_assignments, parse_value
 
 
 @pytest.mark.parametrize(
@@ -67,7 +67,7 @@ def test_list_filters_by_state_and_run(ledger, capsys):
 def test_the_commands_plug_into_another_parser(ledger):
     parser = argparse.ArgumentParser()
     commands = parser.add_subparsers(dest="command", required=True)
-    from pipeline_factory.ledger_cli import run_ledger_command
+    from pipeline_factory.stores.ledger_cli import run_ledger_command
 
     add_ledger_commands(commands).set_defaults(handler=run_ledger_command)
     args = parser.parse_args(["ledger", "show", "missing"])

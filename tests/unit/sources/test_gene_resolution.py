@@ -21,7 +21,7 @@ from pipeline_factory.stages.graphrag.graph_model import gene_row
 def client():
     with EutilsServer(papers_per_term=10, enforce_rate_limit=False) as server:
         settings = NcbiSettings(base_url=server.url, email="tests@example.org")
-        client = EutilsClient(settings, Policy(name="default"), limiter=None, breaker=None)
+        client = EutilsClient(settings, Policy(name="default"))
         try:
             yield client
         finally:

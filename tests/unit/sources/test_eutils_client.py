@@ -20,7 +20,7 @@ SETTINGS = NcbiSettings(base_url="http://ncbi.test/eutils", tool="pf-tests", ema
 
 def client_for(handler) -> EutilsClient:
     http = httpx.Client(transport=httpx.MockTransport(handler))
-    return EutilsClient(SETTINGS, POLICY, limiter=None, breaker=None, http=http)
+    return EutilsClient(SETTINGS, POLICY, http=http)
 
 
 def test_esearch_uses_the_history_server_and_sends_identity():

@@ -5,7 +5,7 @@ notices through the smtp provider.  This sink (aiosmtpd) accepts everything
 and writes each message to ``<out>/<timestamp>-<n>.eml``, so a person can read
 what would have been sent::
 
-    python -m pipeline_factory.notify_sink --port 2525 --out .data/mail
+    python -m pipeline_factory.devservers.mail --port 2525 --out .data/mail
     export AIRFLOW_CONN_SMTP_DEFAULT='{"conn_type": "smtp", "host": "127.0.0.1", "port": 2525,
         "extra": {"disable_tls": true, "disable_ssl": true, "from_email": "pipelines@localhost"}}'
 """

@@ -10,8 +10,8 @@ are ignored by this server).  Data, log and pid file live in
 
 ::
 
-    python -m pipeline_factory.stores.neo4j_launcher start [--port 7687] [--home DIR]
-    python -m pipeline_factory.stores.neo4j_launcher status|stop [--home DIR]
+    python -m pipeline_factory.devservers.neo4j start [--port 7687] [--home DIR]
+    python -m pipeline_factory.devservers.neo4j status|stop [--home DIR]
 
 ``start`` is idempotent: with a live server in the same home it prints the
 running server's URI.  Environment: ``NEO4J_LAUNCHER_PORT`` (default 7687),
@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline_factory import settings
+from pipeline_factory.devservers.control import pid_alive
 from pipeline_factory.exceptions import ConfigError
 
 log = logging.getLogger(__name__)
@@ -101,16 +102,6 @@ def build(force: bool = False) -> Path:
     return BUILD_DIR
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _port_open(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
@@ -131,7 +122,7 @@ def status(home: Path | None = None) -> ServerInfo | None:
         info = ServerInfo(**json.loads(path.read_text()))
     except (ValueError, TypeError):
         return None
-    if _pid_alive(info.pid) and _port_open(info.port):
+    if pid_alive(info.pid) and _port_open(info.port):
         return info
     return None
 
@@ -193,13 +184,13 @@ def stop(home: Path | None = None, timeout: float = 60.0) -> bool:
         return False
     info = ServerInfo(**json.loads(path.read_text()))
     stopped = False
-    if _pid_alive(info.pid):
+    if pid_alive(info.pid):
         os.kill(info.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _pid_alive(info.pid):
+        while time.monotonic() < deadline and pid_alive(info.pid):
             _reap(info.pid)
             time.sleep(0.2)
-        if _pid_alive(info.pid):
+        if pid_alive(info.pid):
             os.kill(info.pid, signal.SIGKILL)
         stopped = True
     path.unlink(missing_ok=True)
@@ -214,7 +205,7 @@ def _reap(pid: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline_factory.stores.neo4j_launcher")
+    parser = argparse.ArgumentParser(prog="python -m pipeline_factory.devservers.neo4j")
     parser.add_argument("command", choices=["start", "stop", "status", "build"])
     parser.add_argument("--home", type=Path, default=None, help="server folder (default <data_dir>/neo4j)")
     parser.add_argument("--port", type=int, default=None, help=f"Bolt port (default {DEFAULT_PORT})")

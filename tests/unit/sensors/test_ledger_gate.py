@@ -109,17 +109,19 @@ def test_build_gate_task_maps_the_stage_spec():
 
 
 def test_the_ledger_url_comes_from_the_env_or_the_airflow_connection(monkeypatch):
-    from pipeline_factory.sensors.ledger_gate import ledger_url_from_airflow
+    from pipeline_factory.hooks.ledger import LedgerHook
 
     monkeypatch.setenv("PIPELINE_LEDGER_URL", "sqlite:////tmp/x.sqlite")
     monkeypatch.setenv("AIRFLOW_CONN_PIPELINE_LEDGER", "postgresql://ledger:secret@db.example:5432/ledger")
-    assert ledger_url_from_airflow() == "sqlite:////tmp/x.sqlite"
+    assert LedgerHook().get_url() == "sqlite:////tmp/x.sqlite"
     monkeypatch.delenv("PIPELINE_LEDGER_URL")
-    assert ledger_url_from_airflow() == "postgresql+psycopg2://ledger:secret@db.example:5432/ledger"
-    # exported, so stage code in this process uses the same ledger
+    assert LedgerHook().get_url() == "postgresql+psycopg2://ledger:secret@db.example:5432/ledger"
+    # handed on explicitly: the environment of this process is left as it was
     import os
 
-    assert os.environ["PIPELINE_LEDGER_URL"] == "postgresql+psycopg2://ledger:secret@db.example:5432/ledger"
+    assert "PIPELINE_LEDGER_URL" not in os.environ
+    monkeypatch.delenv("AIRFLOW_CONN_PIPELINE_LEDGER")
+    assert LedgerHook().get_url() is None
 
 
 def test_the_gate_reports_the_ledger_jobs_table_as_its_lineage_input(tmp_path):

@@ -48,9 +48,9 @@ def emit_stage_event(
     """
     try:
         from pipeline_factory.stores.ledger import run_key
-        from pipeline_factory.triggers.gate_poller import shared_ledger
+        from pipeline_factory.stores.ledger_db import shared_ledger
 
-        shared_ledger(None).record_event(
+        shared_ledger().record_event(
             f"stage.{kind}",
             source=f"{pipeline}/{stage}",
             subject=stage,

@@ -11,7 +11,7 @@ import pytest
 @pytest.fixture
 def operator(tmp_path, monkeypatch):
     monkeypatch.setenv("PIPELINE_DATA_DIR", str(tmp_path))
-    from pipeline_factory.stages.ml.approval import PromotionApprovalOperator
+    from pipeline_factory.operators.approval import PromotionApprovalOperator
 
     return PromotionApprovalOperator(task_id="approve", pipeline="p", stage="approve", metrics_from="evaluate",
                                      subject="Promote?", response_timeout=timedelta(hours=72))

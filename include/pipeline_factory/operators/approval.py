@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 
-from pipeline_factory.stages.ml.params import ApprovalParams
+from pipeline_factory.stages.control.params import ApprovalParams
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

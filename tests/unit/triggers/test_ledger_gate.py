@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipeline_factory.triggers import gate_poller
+from pipeline_factory.stores import ledger_db
 from pipeline_factory.triggers.ledger_gate import LedgerGateTrigger
 
 RUN = "docs_pdf_two_phase/manual__1"
@@ -150,7 +150,7 @@ async def test_a_recreated_trigger_keeps_waiting_after_a_triggerer_restart(ledge
 
 async def test_an_unreadable_ledger_keeps_gates_waiting_until_the_deadline(tmp_path):
     url = f"sqlite:///{tmp_path}/missing-dir/x/ledger.sqlite"
-    gate_poller._ledgers.pop(url, None)
+    ledger_db.forget(url)
     deadline = (datetime.now(UTC) + timedelta(seconds=0.5)).isoformat()
     (tmp_path / "missing-dir").write_text("a file where a folder should be")
     event = await asyncio.wait_for(make_trigger(url, deadline=deadline).run().asend(None), 5)

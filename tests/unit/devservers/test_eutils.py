@@ -61,7 +61,7 @@ def test_gene_ids_by_symbol_with_organism_filter(server):
     from pipeline_factory.sources.genes import search_gene_ids, summarise_genes
     from pipeline_factory.sources.ncbi_settings import NcbiSettings
 
-    client = EutilsClient(NcbiSettings(base_url=server.url), Policy(name="t"), limiter=None, breaker=None)
+    client = EutilsClient(NcbiSettings(base_url=server.url), Policy(name="t"))
     assert search_gene_ids(client, ["TP53", "Trp53", "EGFR"], ["Homo sapiens"]) == ["7157", "1956"]
     assert sorted(search_gene_ids(client, ["TP53", "Trp53"], [])) == ["22059", "7157"]
     genes = summarise_genes(client, ["7157", "22059", "12189"], organisms=["Mus musculus"], batch_size=2)
