@@ -91,7 +91,7 @@ def test_the_eutils_client_reports_into_the_running_stage_when_closed():
     client = EutilsClient(
         NcbiSettings(base_url="http://ncbi.test/eutils", tool="t", email="me@example.org"),
         Policy(name="t", max_attempts=3, backoff_initial_seconds=0.01, backoff_max_seconds=0.05),
-        limiter=None, breaker=None, http=httpx.Client(transport=httpx.MockTransport(lambda r: answers.pop(0))))
+        http=httpx.Client(transport=httpx.MockTransport(lambda r: answers.pop(0))))
     with metrics.collecting("graphrag_incremental", "collect_pubmed", "collect_pubmed") as figures:
         client.esearch("pubmed", "biopython")
         client.close()

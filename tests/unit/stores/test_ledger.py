@@ -137,7 +137,7 @@ def test_a_ledger_made_before_lineage_is_upgraded_in_place(tmp_path):
     from alembic.config import Config
     from sqlalchemy import create_engine
 
-    from pipeline_factory.stores.ledger import MIGRATIONS_DIR
+    from pipeline_factory.stores.ledger_db import MIGRATIONS_DIR
 
     url = f"sqlite:///{tmp_path / 'old.sqlite'}"
     config = Config()
