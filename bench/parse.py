@@ -1,9 +1,17 @@
 """Parse-time benchmark: our factory against astronomer's dag-factory.
 
-Renders N generated pipelines (8 chained stages each) in a fresh process, as
-the dag-processor does, and builds the equivalent DAGs with dag-factory 1.1.0
-from its own YAML in the same run (same operator class, same retries, same
-shape).  Prints medians of several runs and the ratio.
+Two tables, each from fresh processes, medians of ``--repeats`` runs, both
+tools interleaved in the same run:
+
+* build: N generated pipelines (8 chained stages each) rendered by the factory
+  alone, against dag-factory 1.1.0 building the equivalent DAGs from its own
+  YAML (same operator class, same retries, same shape).
+* per loop: what the dag-processor pays per parsing loop, as Airflow's own
+  ``DagBag`` over the whole ``dags/`` folder (both DAG files, the imports they
+  do included), against a DagBag over a folder whose one file calls
+  dag-factory's ``load_yaml_dags``.  Ours is measured in steady state (the
+  outcomes of the previous loop recorded) and cold (nothing recorded), and
+  with one spec added to N: the first loop after the addition and the next.
 
     make bench-parse            # installs dag-factory into .cache/bench-site, then runs this
     python bench/parse.py --sizes 10 100 500 --repeats 5
@@ -51,6 +59,33 @@ print(json.dumps({"import": t1 - t0, "build": t2 - t1}))
 """
 
 
+DAGBAG = """
+import json, sys, time
+from airflow.dag_processing.dagbag import DagBag
+t0 = time.perf_counter()
+bag = DagBag(dag_folder=sys.argv[2])
+t1 = time.perf_counter()
+assert not bag.import_errors, list(bag.import_errors.values())[:1]
+assert len(bag.dag_ids) == int(sys.argv[1]), len(bag.dag_ids)
+print(json.dumps({"loop": t1 - t0}))
+"""
+
+#: The one DAG file a dag-factory deployment has (the words airflow and dag let the DagBag's heuristic read it).
+THEIR_DAG_FILE = """# airflow dag file: every dag-factory YAML in the folder below
+from dagfactory import load_yaml_dags
+
+load_yaml_dags(globals_dict=globals(), dags_folder={folder!r})
+"""
+
+
+def write_spec(pipelines: Path, i: int) -> None:
+    stages = "".join(f"  - name: stage_{s}\n    type: echo\n    with: {{message: step {s}}}\n"
+                     for s in range(STAGES))
+    (pipelines / f"bench_{i:04d}.yaml").write_text(
+        f"name: bench_{i:04d}\nschedule: '0 {i % 24} * * *'\ntags: [bench]\nstages:\n{stages}"
+    )
+
+
 def write_ours(folder: Path, n: int) -> None:
     pipelines = folder / "pipelines"
     pipelines.mkdir(parents=True)
@@ -58,11 +93,7 @@ def write_ours(folder: Path, n: int) -> None:
         shutil.copy(ROOT / "config" / name, folder / name)
     shutil.copy(ROOT / "config" / "pipelines" / "defaults.yaml", pipelines / "defaults.yaml")
     for i in range(n):
-        stages = "".join(f"  - name: stage_{s}\n    type: echo\n    with: {{message: step {s}}}\n"
-                         for s in range(STAGES))
-        (pipelines / f"bench_{i:04d}.yaml").write_text(
-            f"name: bench_{i:04d}\nschedule: '0 {i % 24} * * *'\ntags: [bench]\nstages:\n{stages}"
-        )
+        write_spec(pipelines, i)
 
 
 def write_theirs(folder: Path, n: int) -> None:
@@ -93,10 +124,53 @@ def run(code: str, n: int, folder: Path, env: dict[str, str]) -> dict[str, float
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def per_loop(tmp: Path, base_env: dict[str, str], n: int, repeats: int) -> float:
+    """DagBag over the whole dags/ folder (ours) against DagBag over dag-factory's loader file."""
+    ours_dir, theirs_yaml, theirs_dags = tmp / f"loop-ours-{n}", tmp / f"loop-theirs-{n}", tmp / f"loop-dags-{n}"
+    write_ours(ours_dir, n)
+    write_theirs(theirs_yaml, n)
+    theirs_dags.mkdir()
+    (theirs_dags / "dagfactory_dags.py").write_text(THEIR_DAG_FILE.format(folder=str(theirs_yaml)))
+    warm_data = tmp / f"loop-data-{n}"
+    ours_env = {**base_env, "PIPELINE_FACTORY_CONFIG": str(ours_dir), "PIPELINE_DATA_DIR": str(warm_data)}
+    theirs_env = {**base_env, "PYTHONPATH": str(BENCH_SITE)}
+    dags = str(ROOT / "dags")
+    run(DAGBAG, n, dags, ours_env)  # the previous loop: records the outcomes
+    warm, cold, theirs = [], [], []
+    for r in range(repeats):
+        warm.append(run(DAGBAG, n, dags, ours_env)["loop"])
+        cold_env = {**ours_env, "PIPELINE_DATA_DIR": str(tmp / f"loop-cold-{n}-{r}")}
+        cold.append(run(DAGBAG, n, dags, cold_env)["loop"])
+        theirs.append(run(DAGBAG, n, str(theirs_dags), theirs_env)["loop"])
+    w, c, t = (statistics.median(x) for x in (warm, cold, theirs))
+    print(f"{n:>5} {w:>10.3f} {c:>10.3f} {t:>18.3f} {w / t:>11.2f} {c / t:>11.2f}")
+    return w
+
+
+def one_more(tmp: Path, base_env: dict[str, str], n: int, repeats: int, loop_n: float) -> None:
+    """The loop after adding one spec to N (its outcome unknown), then the steady loop at N + 1."""
+    added, steady = [], []
+    for r in range(repeats):
+        folder = tmp / f"more-{n}-{r}"
+        write_ours(folder, n)
+        env = {**base_env, "PIPELINE_FACTORY_CONFIG": str(folder), "PIPELINE_DATA_DIR": str(tmp / f"more-data-{r}")}
+        run(DAGBAG, n, str(ROOT / "dags"), env)
+        write_spec(folder / "pipelines", n)
+        added.append(run(DAGBAG, n + 1, str(ROOT / "dags"), env)["loop"])
+        steady.append(run(DAGBAG, n + 1, str(ROOT / "dags"), env)["loop"])
+        shutil.rmtree(folder, ignore_errors=True)
+    a, s = statistics.median(added), statistics.median(steady)
+    share = loop_n / n
+    print(f"adding one spec to {n}: steady loop at {n} {loop_n:.3f}s; first loop at {n + 1} {a:.3f}s "
+          f"(+{a - loop_n:.3f}s), steady loop at {n + 1} {s:.3f}s (+{s - loop_n:.3f}s); "
+          f"a proportional share is {share:.4f}s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 500])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--skip-build", action="store_true", help="only the per-loop (DagBag) table")
     args = parser.parse_args()
     if not (BENCH_SITE / "dagfactory").exists():
         raise SystemExit("dag-factory is not installed for the benchmark: run `make bench-deps`")
@@ -105,9 +179,16 @@ def main() -> None:
     base_env = {**os.environ, "AIRFLOW_HOME": str(tmp / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__DAG_FACTORY__ENABLE_TELEMETRY": "False", "DO_NOT_TRACK": "1", "SCARF_ANALYTICS": "false"}
     base_env.pop("PIPELINE_RUNTIME", None)
-    print(f"{'N':>5} {'ours build':>11} {'dag-factory build':>18} {'ratio':>6} "
-          f"{'ours total':>11} {'dag-factory total':>18} {'ratio':>6}   (medians of {args.repeats}, seconds)")
     try:
+        print(f"per loop: Airflow's DagBag over the DAG folder (medians of {args.repeats}, seconds)")
+        print(f"{'N':>5} {'ours':>10} {'ours cold':>10} {'dag-factory':>18} {'ratio':>11} {'cold ratio':>11}")
+        loops = {n: per_loop(tmp, base_env, n, args.repeats) for n in args.sizes}
+        biggest = max(args.sizes)
+        one_more(tmp, base_env, biggest, args.repeats, loops[biggest])
+        if args.skip_build:
+            return
+        print(f"\nbuild only: {'N':>5} {'ours build':>11} {'dag-factory build':>18} {'ratio':>6} "
+              f"{'ours total':>11} {'dag-factory total':>18} {'ratio':>6}   (medians of {args.repeats}, seconds)")
         for n in args.sizes:
             ours_dir, theirs_dir = tmp / f"ours-{n}", tmp / f"theirs-{n}"
             write_ours(ours_dir, n)

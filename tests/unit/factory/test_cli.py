@@ -70,14 +70,6 @@ def test_cli_runs_as_a_module_without_airflow_home(tmp_path: Path, project_root:
     assert not (tmp_path / "no-airflow-here" / "airflow.db").exists()
 
 
-def test_committed_json_schemas_are_current(project_root: Path):
-    from pipeline_factory.spec.schema import SCHEMAS, schema_text
-
-    for name, model in SCHEMAS.items():
-        committed = (project_root / "config" / "schema" / name).read_text()
-        assert committed == schema_text(model), f"config/schema/{name} is stale: run `make schema`"
-
-
 def test_render_shows_the_gpu_container_in_the_kubernetes_profile(monkeypatch, capsys):
     monkeypatch.setenv("PIPELINE_RUNTIME", "kubernetes")
     assert main(["render", "docs_auto", "--format", "json"]) == 0
