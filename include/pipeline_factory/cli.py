@@ -19,23 +19,46 @@ from pipeline_factory import settings
 from pipeline_factory.exceptions import PipelineFactoryError, SpecError
 
 
+def _spec_paths(args: list[str]) -> tuple[list[Path] | None, list[str]]:
+    """Files as given, directories as the spec files under them; and what does not exist."""
+    from pipeline_factory.spec.loader import DEFAULTS_FILE, SPEC_SUFFIXES
+
+    if not args:
+        return None, []
+    paths: list[Path] = []
+    missing: list[str] = []
+    for arg in args:
+        path = Path(arg)
+        if path.is_dir():
+            paths += sorted(p for p in path.rglob("*") if p.suffix in SPEC_SUFFIXES and p.is_file()
+                            and p.name != DEFAULTS_FILE and not p.name.startswith("."))
+        elif path.is_file():
+            paths.append(path)
+        else:
+            missing.append(arg)
+    return paths, missing
+
+
 def _validate(args: argparse.Namespace) -> int:
     from pipeline_factory.spec.loader import load_specs
+    from pipeline_factory.spec.report import format_problems
 
-    paths = [Path(p) for p in args.paths] if args.paths else None
-    if paths:
-        missing = [p for p in paths if not p.is_file()]
-        if missing:
-            print(f"error: no such file: {', '.join(map(str, missing))}", file=sys.stderr)
-            return 2
+    paths, missing = _spec_paths(args.paths)
+    if missing:
+        print(f"error: no such file or directory: {', '.join(missing)}", file=sys.stderr)
+        return 2
     specs = load_specs(paths)
-    for problem in sorted(specs.problems, key=lambda p: (p.file, p.line, p.column)):
-        print(problem.format())
-    if specs.problems:
+    problems = sorted(specs.problems, key=lambda p: (p.file, p.line, p.column))
+    output = format_problems(problems, args.format)
+    if output:
+        print(output)
+    if problems:
         files = len(set(specs.broken_files))
-        print(f"{len(specs.problems)} problem(s) in {files} file(s); {len(specs.specs)} valid pipeline(s)",
+        print(f"{len(problems)} problem(s) in {files} file(s); {len(specs.specs)} valid pipeline(s)",
               file=sys.stderr)
         return 1
+    if args.format == "json":
+        return 0
     print(f"{len(specs.specs)} pipeline(s) valid", file=sys.stderr)
     return 0
 
@@ -119,7 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     validate = commands.add_parser("validate", help="check specs (default: every spec in the config folder)")
-    validate.add_argument("paths", nargs="*", help="spec files to check")
+    validate.add_argument("paths", nargs="*", help="spec files or folders to check")
+    validate.add_argument("--format", choices=("text", "json", "github"), default="text",
+                          help="text: FILE:LINE:COL and the source line with a caret; json: a list of problems; "
+                          "github: workflow annotations")
     validate.set_defaults(handler=_validate)
 
     render = commands.add_parser("render", help="print the DAG the factory builds for a pipeline")
