@@ -147,23 +147,24 @@ def per_loop(tmp: Path, base_env: dict[str, str], n: int, repeats: int) -> float
     return w
 
 
-def one_more(tmp: Path, base_env: dict[str, str], n: int, repeats: int, loop_n: float) -> None:
-    """The loop after adding one spec to N (its outcome unknown), then the steady loop at N + 1."""
-    added, steady = [], []
+def one_more(tmp: Path, base_env: dict[str, str], n: int, repeats: int) -> None:
+    """Per repeat, in one config: the steady loop at N, the first loop after adding one spec, the steady loop at N+1."""
+    before, added, after = [], [], []
+    dags = str(ROOT / "dags")
     for r in range(repeats):
         folder = tmp / f"more-{n}-{r}"
         write_ours(folder, n)
         env = {**base_env, "PIPELINE_FACTORY_CONFIG": str(folder), "PIPELINE_DATA_DIR": str(tmp / f"more-data-{r}")}
-        run(DAGBAG, n, str(ROOT / "dags"), env)
+        run(DAGBAG, n, dags, env)  # the loop before: records the outcomes
+        before.append(run(DAGBAG, n, dags, env)["loop"])
         write_spec(folder / "pipelines", n)
-        added.append(run(DAGBAG, n + 1, str(ROOT / "dags"), env)["loop"])
-        steady.append(run(DAGBAG, n + 1, str(ROOT / "dags"), env)["loop"])
+        added.append(run(DAGBAG, n + 1, dags, env)["loop"])
+        after.append(run(DAGBAG, n + 1, dags, env)["loop"])
         shutil.rmtree(folder, ignore_errors=True)
-    a, s = statistics.median(added), statistics.median(steady)
-    share = loop_n / n
-    print(f"adding one spec to {n}: steady loop at {n} {loop_n:.3f}s; first loop at {n + 1} {a:.3f}s "
-          f"(+{a - loop_n:.3f}s), steady loop at {n + 1} {s:.3f}s (+{s - loop_n:.3f}s); "
-          f"a proportional share is {share:.4f}s")
+    b, a, s = (statistics.median(x) for x in (before, added, after))
+    print(f"adding one spec to {n} (medians of {repeats}, same configs): steady loop at {n} {b:.3f}s; "
+          f"first loop at {n + 1} {a:.3f}s ({a - b:+.3f}s); steady loop at {n + 1} {s:.3f}s ({s - b:+.3f}s); "
+          f"a proportional share is {b / n:.4f}s")
 
 
 def main() -> None:
@@ -182,9 +183,10 @@ def main() -> None:
     try:
         print(f"per loop: Airflow's DagBag over the DAG folder (medians of {args.repeats}, seconds)")
         print(f"{'N':>5} {'ours':>10} {'ours cold':>10} {'dag-factory':>18} {'ratio':>11} {'cold ratio':>11}")
-        loops = {n: per_loop(tmp, base_env, n, args.repeats) for n in args.sizes}
+        for n in args.sizes:
+            per_loop(tmp, base_env, n, args.repeats)
         biggest = max(args.sizes)
-        one_more(tmp, base_env, biggest, args.repeats, loops[biggest])
+        one_more(tmp, base_env, biggest, args.repeats)
         if args.skip_build:
             return
         print(f"\nbuild only: {'N':>5} {'ours build':>11} {'dag-factory build':>18} {'ratio':>6} "
