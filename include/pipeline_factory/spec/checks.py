@@ -76,6 +76,7 @@ def check_pipeline(
             out.add(("stages", index, "pool"), f"unknown pool {stage.pool!r}", "unknown_pool",
                     did_you_mean(stage.pool, pools) or f"declare it in pools.yaml ({', '.join(sorted(pools))})")
 
+    _check_airflow_features(out, spec, stage_names)
     _check_cycles(out, spec)
     if not out.problems:  # ports need known types and a sound graph to mean anything
         check_ports(out, wire(spec, registry, upstream_of(spec)))
@@ -135,6 +136,22 @@ def _check_params(out: _Collector, spec: PipelineSpec) -> None:
                     "param_default")
         except jsonschema.SchemaError as exc:
             out.add(here, f"invalid JSON schema: {exc.message}", "param_schema")
+
+
+def _check_airflow_features(out: _Collector, spec: PipelineSpec, stage_names: list[str]) -> None:
+    """Groups, outlets and deadlines: what Airflow would refuse at build time, or would silently do wrong."""
+    for index, stage in enumerate(spec.stages):
+        if stage.group is not None and stage.group in stage_names:
+            out.add(("stages", index, "group"), f"group {stage.group!r} has the name of a stage; "
+                    "Airflow keeps task and group ids in one namespace", "group_name_taken")
+        seen: set[str] = set()
+        for uri_index, uri in enumerate(stage.outlets):
+            if uri in seen:
+                out.add(("stages", index, "outlets", uri_index), f"asset {uri!r} is listed twice", "duplicate_outlet")
+            seen.add(uri)
+    if spec.deadline is not None and not spec.notifications.on_failure:
+        out.add(("deadline",), "a deadline notifies the pipeline's notifiers, and it has none",
+                "deadline_without_notifiers", "add notifications.on_failure (smtp, webhook or log)")
 
 
 def _check_stage(

@@ -22,6 +22,7 @@ from pipeline_factory.resilience.policy import Policy
 from pipeline_factory.spec.checks import check_pipeline
 from pipeline_factory.spec.errors import model_keys, problems_from_validation
 from pipeline_factory.spec.models import (
+    DeadlineSpec,
     GateCondition,
     Notifications,
     PipelineSpec,
@@ -42,7 +43,7 @@ NOTIFIER_MODELS = (SmtpNotifierSpec, WebhookNotifierSpec, LogNotifierSpec)
 M = TypeVar("M", bound=BaseModel)
 DEFAULTS_FILE = "defaults.yaml"
 SPEC_SUFFIXES = (".yaml", ".yml")
-_SPEC_KEYS = model_keys(PipelineSpec, StageSpec, GateCondition, Notifications, *NOTIFIER_MODELS)
+_SPEC_KEYS = model_keys(PipelineSpec, StageSpec, GateCondition, Notifications, DeadlineSpec, *NOTIFIER_MODELS)
 #: Keys ``defaults.yaml`` may set: everything but a pipeline's identity and stages.
 DEFAULTABLE = frozenset(PipelineSpec.model_fields) - {"name", "stages"}
 
