@@ -28,7 +28,7 @@ from pipeline_factory.events import emit_stage_event
 from pipeline_factory.exceptions import ConfigError, InputRefused, SpecError, StageParamsError, StageSkipped
 from pipeline_factory.spec.loader import load_spec
 from pipeline_factory.spec.references import substitute
-from pipeline_factory.stages.contracts import StageContext, StageResult
+from pipeline_factory.stages.contracts import StageContext, StageResult, read_stage_result
 from pipeline_factory.workspace import apply_umask_from_env, write_json_atomic
 from pipeline_factory.workspace import run_dir as workspace_run_dir
 
@@ -54,6 +54,8 @@ def run_stage(
     try_number: int = 1,
     run_dir: Path | None = None,
     logger: logging.Logger | None = None,
+    map_item: Any = None,
+    map_index: int | None = None,
 ) -> StageResult:
     """Run one stage of one pipeline and return its (small) result.
 
@@ -67,6 +69,8 @@ def run_stage(
         raise ConfigError(f"pipeline {pipeline!r} has no stage {stage!r}")
     stage_spec, stage_type = resolved.spec, resolved.stage_type
     values = run_params(spec.params, params)
+    if stage_spec.map_over is not None and map_index is not None:
+        values = {**values, stage_spec.map_over: [map_item]}  # one task of a fan-out: its element only
     try:
         stage_params = stage_type.params_model().model_validate(substitute(stage_spec.params, values))
     except ValidationError as exc:
@@ -75,9 +79,9 @@ def run_stage(
     directory.mkdir(parents=True, exist_ok=True)
     upstream = {}
     for name in resolved.upstream:
-        result_file = directory / name / RESULT_FILE
-        if result_file.exists():
-            upstream[name] = json.loads(result_file.read_text())
+        found = read_stage_result(directory / name)
+        if found is not None:
+            upstream[name] = found
     ctx = StageContext(
         pipeline=pipeline,
         stage=stage,
@@ -91,6 +95,7 @@ def run_stage(
         compute=resolved.compute,
         try_number=try_number,
         log=logger or logging.getLogger(f"pipeline_factory.stages.{stage_spec.type}"),
+        map_index=map_index if stage_spec.map_over is not None else None,
     )
     started = time.monotonic()
     ctx.log.info("stage %s.%s (%s) starting, try %s, workspace %s", pipeline, stage, stage_spec.type,
@@ -106,7 +111,7 @@ def run_stage(
         emit_stage_event(pipeline, stage, run_id, "failed",
                          {"error": f"{type(exc).__name__}: {exc}"[:4000], "try_number": try_number})
         raise
-    write_json_atomic(directory / stage / RESULT_FILE, result)
+    write_json_atomic(ctx.stage_dir / RESULT_FILE, result)
     seconds = time.monotonic() - started
     emit_stage_event(pipeline, stage, run_id, "completed",
                      {"result": json.loads(json.dumps(result, default=str)), "seconds": round(seconds, 3),

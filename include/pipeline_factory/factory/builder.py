@@ -11,11 +11,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, BaseOperator, Param, TaskGroup
+from airflow.sdk import DAG, Param, TaskGroup
 
 from pipeline_factory.factory.assets import airflow_assets, deadline_alert
 from pipeline_factory.factory.docs import render_doc_md
 from pipeline_factory.factory.gpu import build_gpu_task
+from pipeline_factory.factory.mapping import build_mapped_task
 from pipeline_factory.factory.operators import StageOperator
 from pipeline_factory.resilience.policy import Policy
 from pipeline_factory.spec.loader import LoadedSpec
@@ -108,7 +109,9 @@ def build_dag(
         **({"deadline": deadline_alert(spec)} if spec.deadline else {}),
         **callbacks,
     )
-    tasks: dict[str, BaseOperator] = {}
+    tasks: dict[str, Any] = {}
+    #: Where a stage's upstream edges end when it is not its own task (a mapped stage: its items task).
+    entry: dict[str, Any] = {}
     groups: dict[str, TaskGroup] = {}
     with dag:
         for stage in loaded.stages.values():
@@ -123,11 +126,13 @@ def build_dag(
                 tasks[stage.name] = build(stage, spec, kwargs)  # type: ignore[operator]
             elif stage.operator == "gpu":
                 tasks[stage.name] = build_gpu_task(spec, stage, profile_name, profile, kwargs)
+            elif stage.spec.map_over:
+                entry[stage.name], tasks[stage.name] = build_mapped_task(spec, stage, kwargs)
             else:
                 tasks[stage.name] = StageOperator(
                     pipeline=spec.name, stage=stage.name, stage_type=stage.type, **kwargs
                 )
         for stage in loaded.stages.values():
             for dep in stage.upstream:
-                tasks[dep] >> tasks[stage.name]
+                tasks[dep] >> entry.get(stage.name, tasks[stage.name])
     return dag

@@ -27,21 +27,26 @@ def _params(context: Context) -> dict[str, Any]:
 
 
 class StageOperator(BaseOperator):
-    """Runs a CPU stage inside the worker process."""
+    """Runs a CPU stage inside the worker process; mapped (``map_item``), one element of a fan-out."""
 
     ui_color = "#e8f1fb"
+    _NOT_MAPPED = object()
 
-    def __init__(self, *, pipeline: str, stage: str, stage_type: str, **kwargs: Any) -> None:
+    def __init__(self, *, pipeline: str, stage: str, stage_type: str, map_item: Any = _NOT_MAPPED,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.pipeline = pipeline
         self.stage = stage
         self.stage_type = stage_type
+        self.map_item = map_item
 
     def execute(self, context: Context) -> Any:
         from pipeline_factory.exceptions import ConfigError, SpecError, StageParamsError, StageSkipped
         from pipeline_factory.runner import run_stage
 
         try:
+            mapped = {} if self.map_item is self._NOT_MAPPED else {
+                "map_item": self.map_item, "map_index": context["ti"].map_index}
             return run_stage(
                 self.pipeline,
                 self.stage,
@@ -49,6 +54,7 @@ class StageOperator(BaseOperator):
                 params=_params(context),
                 try_number=context["ti"].try_number,
                 logger=self.log,
+                **mapped,
             )
         except StageSkipped as exc:
             raise AirflowSkipException(str(exc)) from exc

@@ -180,6 +180,11 @@ class StageSpec(_Strict):
         description="Assets this stage updates: each successful run of the task emits an asset event for them.",
     )
     group: Identifier | None = Field(None, description="A task group to draw the stage in (task ids stay the same).")
+    map_over: Identifier | None = Field(
+        None,
+        description="Fan-out: a run param holding a list. The stage runs once per element, in parallel (dynamic "
+        "task mapping, the element as map index); each task sees the param as a one-element list.",
+    )
     poke_interval: Seconds | None = Field(None, description="Gate stages only: seconds between checks.")
 
 
