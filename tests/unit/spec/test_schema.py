@@ -23,6 +23,7 @@ from .test_invalid_specs import CASES
 
 ROOT = Path(__file__).resolve().parents[3]
 SHIPPED = sorted(p for p in (ROOT / "config" / "pipelines").glob("*.yaml") if p.name != "defaults.yaml")
+EXAMPLES = sorted((ROOT / "examples" / "specs").glob("*.yaml"))
 #: Invalid catalog entries a JSON Schema can express (the rest need the YAML text, the registry's
 #: ports, the graph, cron parsing or the run params, which only the loader has).
 EXPRESSIBLE = {
@@ -52,8 +53,8 @@ def test_committed_schemas_are_current():
         assert committed == text, f"config/schema/{name} is stale: run `python -m pipeline_factory schema`"
 
 
-@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
-def test_every_shipped_spec_is_accepted(validator, path: Path):
+@pytest.mark.parametrize("path", SHIPPED + EXAMPLES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_every_shipped_and_example_spec_is_accepted(validator, path: Path):
     errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(
         _as_json(path.read_text()))]
     assert errors == []
@@ -89,3 +90,19 @@ def test_every_stage_type_rejects_an_unknown_parameter(validator, type_name: str
     if default_registry().get(type_name).kind == "gate":
         stage["condition"] = {"ledger_field": "pdf_ir_ready"}
     assert list(validator.iter_errors({"name": "x", "stages": [stage]}))
+
+
+def test_example_specs_validate():
+    from pipeline_factory.spec.loader import load_specs
+
+    specs = load_specs(EXAMPLES)
+    assert specs.problems == [] and len(specs.specs) == len(EXAMPLES) >= 3
+
+
+def test_asset_conditions_are_typed(validator):
+    stage = {"name": "a", "type": "echo"}
+    good = {"any": ["pipeline://a", {"all": ["pipeline://b", "pipeline://c"]}]}
+    assert not list(validator.iter_errors({"name": "x", "schedule": good, "stages": [stage]}))
+    for bad in ({"any": []}, {"either": ["pipeline://a"]}, {"all": ["not a uri"]}):
+        assert list(validator.iter_errors({"name": "x", "schedule": bad, "stages": [stage]})), bad
+    assert list(validator.iter_errors({"name": "x", "stages": [{**stage, "outlets": ["nope"]}]}))
