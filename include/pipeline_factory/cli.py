@@ -97,6 +97,14 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schedule_text(spec: object) -> str:
+    """Cron, preset, duration or None as written; asset lists and conditions as JSON."""
+    schedule = spec.schedule  # type: ignore[attr-defined]
+    if schedule is None or isinstance(schedule, str):
+        return str(schedule)
+    return json.dumps(spec.model_dump(mode="json", include={"schedule"})["schedule"])  # type: ignore[attr-defined]
+
+
 def _list(args: argparse.Namespace) -> int:
     from pipeline_factory.spec.loader import load_specs
     from pipeline_factory.stages.registry import default_registry
@@ -108,7 +116,7 @@ def _list(args: argparse.Namespace) -> int:
             print(f"{'':<22} reads: {', '.join(reads) or '-'}  produces: {', '.join(stage_type.produces) or '-'}")
         return 0
     specs = load_specs()
-    rows = [(name, str(loaded.spec.schedule), str(len(loaded.spec.stages)), loaded.display)
+    rows = [(name, _schedule_text(loaded.spec), str(len(loaded.spec.stages)), loaded.display)
             for name, loaded in sorted(specs.specs.items())]
     if args.json:
         print(json.dumps([dict(zip(("name", "schedule", "stages", "file"), r, strict=True)) for r in rows], indent=2))
