@@ -7,11 +7,14 @@ tools interleaved in the same run:
   alone, against dag-factory 1.1.0 building the equivalent DAGs from its own
   YAML (same operator class, same retries, same shape).
 * per loop: what the dag-processor pays per parsing loop, as Airflow's own
-  ``DagBag`` over the whole ``dags/`` folder (both DAG files, the imports they
-  do included), against a DagBag over a folder whose one file calls
-  dag-factory's ``load_yaml_dags``.  Ours is measured in steady state (the
-  outcomes of the previous loop recorded) and cold (nothing recorded), and
-  with one spec added to N: the first loop after the addition and the next.
+  ``DagBag`` (the imports the DAG files do included): ours "per file" parses
+  ``dags/pipelines.py`` and ``dags/pipeline_spec_errors.py`` each in its own
+  process, as the dag-processor does; "folder" is one DagBag over ``dags/``;
+  dag-factory is a DagBag over its one loader file calling ``load_yaml_dags``.
+  Steady state: the previous loop's outcomes are recorded.  "spec loads" is
+  how many spec files our loader checked in a loop.  Then one spec is added
+  to N: the first loop after the addition (error file parsed first, the worst
+  case) and the next, against the steady loop of the same config.
 
     make bench-parse            # installs dag-factory into .cache/bench-site, then runs this
     python bench/parse.py --sizes 10 100 500 --repeats 5
@@ -62,12 +65,19 @@ print(json.dumps({"import": t1 - t0, "build": t2 - t1}))
 DAGBAG = """
 import json, sys, time
 from airflow.dag_processing.dagbag import DagBag
+loads = []
+try:  # count the spec files our loader checks (none in a dag-factory run)
+    from pipeline_factory.spec import loader
+    real = loader.load_spec_file
+    loader.load_spec_file = lambda path, **kw: (loads.append(path), real(path, **kw))[1]
+except ImportError:
+    pass
 t0 = time.perf_counter()
 bag = DagBag(dag_folder=sys.argv[2])
 t1 = time.perf_counter()
 assert not bag.import_errors, list(bag.import_errors.values())[:1]
 assert len(bag.dag_ids) == int(sys.argv[1]), len(bag.dag_ids)
-print(json.dumps({"loop": t1 - t0}))
+print(json.dumps({"loop": t1 - t0, "loads": len(loads)}))
 """
 
 #: The one DAG file a dag-factory deployment has (the words airflow and dag let the DagBag's heuristic read it).
@@ -124,47 +134,58 @@ def run(code: str, n: int, folder: Path, env: dict[str, str]) -> dict[str, float
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def per_loop(tmp: Path, base_env: dict[str, str], n: int, repeats: int) -> float:
-    """DagBag over the whole dags/ folder (ours) against DagBag over dag-factory's loader file."""
+def per_file(n: int, env: dict[str, str], *, errors_first: bool = False) -> tuple[float, int]:
+    """What the dag-processor pays per loop: each DAG file parsed by a DagBag in its own process."""
+    files = [(n, str(ROOT / "dags" / "pipelines.py")), (0, str(ROOT / "dags" / "pipeline_spec_errors.py"))]
+    results = [run(DAGBAG, count, path, env) for count, path in (files[::-1] if errors_first else files)]
+    return sum(r["loop"] for r in results), sum(r["loads"] for r in results)
+
+
+def per_loop(tmp: Path, base_env: dict[str, str], n: int, repeats: int) -> None:
+    """Ours (both DAG files) against dag-factory's one loader file, as the dag-processor parses them."""
     ours_dir, theirs_yaml, theirs_dags = tmp / f"loop-ours-{n}", tmp / f"loop-theirs-{n}", tmp / f"loop-dags-{n}"
     write_ours(ours_dir, n)
     write_theirs(theirs_yaml, n)
     theirs_dags.mkdir()
     (theirs_dags / "dagfactory_dags.py").write_text(THEIR_DAG_FILE.format(folder=str(theirs_yaml)))
-    warm_data = tmp / f"loop-data-{n}"
-    ours_env = {**base_env, "PIPELINE_FACTORY_CONFIG": str(ours_dir), "PIPELINE_DATA_DIR": str(warm_data)}
+    ours_env = {**base_env, "PIPELINE_FACTORY_CONFIG": str(ours_dir), "PIPELINE_DATA_DIR": str(tmp / f"data-{n}")}
     theirs_env = {**base_env, "PYTHONPATH": str(BENCH_SITE)}
-    dags = str(ROOT / "dags")
-    run(DAGBAG, n, dags, ours_env)  # the previous loop: records the outcomes
-    warm, cold, theirs = [], [], []
-    for r in range(repeats):
-        warm.append(run(DAGBAG, n, dags, ours_env)["loop"])
-        cold_env = {**ours_env, "PIPELINE_DATA_DIR": str(tmp / f"loop-cold-{n}-{r}")}
-        cold.append(run(DAGBAG, n, dags, cold_env)["loop"])
+    per_file(n, ours_env)  # the previous loop: the outcomes are recorded
+    split, folder, theirs, loads = [], [], [], set()
+    for _ in range(repeats):  # interleaved, so drift hits all alike
+        seconds, count = per_file(n, ours_env)
+        split.append(seconds)
+        loads.add(count)
+        folder.append(run(DAGBAG, n, str(ROOT / "dags"), ours_env)["loop"])
         theirs.append(run(DAGBAG, n, str(theirs_dags), theirs_env)["loop"])
-    w, c, t = (statistics.median(x) for x in (warm, cold, theirs))
-    print(f"{n:>5} {w:>10.3f} {c:>10.3f} {t:>18.3f} {w / t:>11.2f} {c / t:>11.2f}")
-    return w
+    sp, fo, th = (statistics.median(x) for x in (split, folder, theirs))
+    spec_loads = "/".join(map(str, sorted(loads)))
+    print(f"{n:>5} {sp:>14.3f} {fo:>14.3f} {th:>12.3f} {sp / th:>12.2f} {fo / th:>12.2f} {spec_loads:>11}")
 
 
 def one_more(tmp: Path, base_env: dict[str, str], n: int, repeats: int) -> None:
-    """Per repeat, in one config: the steady loop at N, the first loop after adding one spec, the steady loop at N+1."""
-    before, added, after = [], [], []
-    dags = str(ROOT / "dags")
+    """Per repeat, one config: the steady loop at N, the loop after adding a spec (error file parsed first,
+    the worst case), the steady loop at N+1; each file in its own process as the dag-processor does."""
+    before, added, after, counts = [], [], [], set()
     for r in range(repeats):
         folder = tmp / f"more-{n}-{r}"
         write_ours(folder, n)
         env = {**base_env, "PIPELINE_FACTORY_CONFIG": str(folder), "PIPELINE_DATA_DIR": str(tmp / f"more-data-{r}")}
-        run(DAGBAG, n, dags, env)  # the loop before: records the outcomes
-        before.append(run(DAGBAG, n, dags, env)["loop"])
+        per_file(n, env)  # the loop before: records the outcomes
+        b = per_file(n, env)
         write_spec(folder / "pipelines", n)
-        added.append(run(DAGBAG, n + 1, dags, env)["loop"])
-        after.append(run(DAGBAG, n + 1, dags, env)["loop"])
+        a = per_file(n + 1, env, errors_first=True)
+        s = per_file(n + 1, env)
+        before.append(b[0])
+        added.append(a[0])
+        after.append(s[0])
+        counts.add((b[1], a[1], s[1]))
         shutil.rmtree(folder, ignore_errors=True)
     b, a, s = (statistics.median(x) for x in (before, added, after))
-    print(f"adding one spec to {n} (medians of {repeats}, same configs): steady loop at {n} {b:.3f}s; "
+    print(f"adding one spec to {n} (medians of {repeats}, each file in its own process): steady loop {b:.3f}s; "
           f"first loop at {n + 1} {a:.3f}s ({a - b:+.3f}s); steady loop at {n + 1} {s:.3f}s ({s - b:+.3f}s); "
-          f"a proportional share is {b / n:.4f}s")
+          f"a proportional share is {b / n:.4f}s; spec files loaded per loop (before, first, after): "
+          f"{sorted(counts)}")
 
 
 def main() -> None:
@@ -181,8 +202,9 @@ def main() -> None:
                 "AIRFLOW__DAG_FACTORY__ENABLE_TELEMETRY": "False", "DO_NOT_TRACK": "1", "SCARF_ANALYTICS": "false"}
     base_env.pop("PIPELINE_RUNTIME", None)
     try:
-        print(f"per loop: Airflow's DagBag over the DAG folder (medians of {args.repeats}, seconds)")
-        print(f"{'N':>5} {'ours':>10} {'ours cold':>10} {'dag-factory':>18} {'ratio':>11} {'cold ratio':>11}")
+        print(f"per loop: Airflow's DagBag, imports included (medians of {args.repeats}, seconds)")
+        print(f"{'N':>5} {'ours per file':>14} {'ours folder':>14} {'dag-factory':>12} {'ratio file':>12} "
+              f"{'ratio folder':>12} {'spec loads':>11}")
         for n in args.sizes:
             per_loop(tmp, base_env, n, args.repeats)
         biggest = max(args.sizes)
