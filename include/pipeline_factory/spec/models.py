@@ -90,7 +90,7 @@ Schedule = str | list[AssetURI] | AssetsAll | AssetsAny | None
 class DeadlineSpec(_Strict):
     """A run must finish within ``within`` of its reference time, else the pipeline's notifiers are told."""
 
-    within: str = Field(description="An ISO-8601 duration (PT3H) or seconds as a string; e.g. finished within 3 h.")
+    within: str = Field(description="An ISO-8601 duration: PT3H for \"finished within 3 hours\".")
     after: Literal["logical_date", "queued_at"] = Field(
         "logical_date", description="logical_date: the scheduled time; queued_at: when the run was queued."
     )
