@@ -129,8 +129,9 @@ def current_problems() -> tuple[list[SpecProblem], list[str]]:
         if not fresh.entries:  # a shared config file is broken: that is the whole story
             return _sort(fresh.problems), sorted({p.file for p in fresh.problems})
         entries.update(fresh.entries)
-        unchecked = {p.file for p in fresh.problems} - {e.file for e in fresh.entries.values()}
-        extra = [p for p in fresh.problems if p.file in unchecked]
+        # Problems of no single file (none today besides duplicate names, which are recomputed below).
+        own = {p for e in fresh.entries.values() for p in e.problems}
+        extra = [p for p in fresh.problems if p not in own and p.type != "duplicate_pipeline"]
     else:
         extra = []
     problems = list(extra)

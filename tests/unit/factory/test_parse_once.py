@@ -83,6 +83,18 @@ def test_duplicate_names_across_recorded_outcomes(config_copy: Path):
     assert problem.type == "duplicate_pipeline" and problem.file.endswith("zz_copy.yaml") and problem.line == 1
 
 
+def test_a_problem_in_defaults_is_reported_as_the_loader_reports_it(config_copy: Path):
+    """Problems of specs that point into defaults.yaml: the same list as a full check, none doubled."""
+    defaults = config_copy / "pipelines" / "defaults.yaml"
+    dagfile.render_all(auto_register=False)
+    defaults.write_text(defaults.read_text().replace("catchup: false", "catchup: sometimes"))
+    with pytest.raises(dagfile.BrokenSpecs) as raised:
+        dagfile.raise_spec_errors()
+    full = loader.load_specs(config_dir=config_copy).problems
+    assert full and all(p.file.endswith("defaults.yaml") for p in full)
+    assert sorted(raised.value.problems, key=repr) == sorted(full, key=repr)
+
+
 def test_headline_names_the_yaml_files_first(config_copy: Path):
     for name in ("b_broken", "a_broken"):
         (config_copy / "pipelines" / f"{name}.yaml").write_text(BROKEN.format(name=name))
