@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline_factory import settings
 from pipeline_factory.exceptions import SpecError, SpecProblem
@@ -67,7 +67,19 @@ def render_all(*, auto_register: bool = True, paths: list[Path] | None = None) -
 
     config_dir, profile_name = settings.config_dir(), settings.runtime_profile()
     shared = parse_report.shared_stamp(config_dir, profile_name)  # before reading: a change mid-way is seen next time
-    specs = load_specs(paths, config_dir=config_dir, profile_name=profile_name)
+    checked = None
+    if paths is None:  # the DAG file: specs unchanged since the last loop are rebuilt from their record
+        try:
+            keys = {path: parse_report.file_key(shared, path) for path in spec_files(config_dir / "pipelines")}
+        except OSError:
+            keys = {}
+        known = parse_report.lookup([k for k in keys.values() if k is not None])
+
+        def checked(path: Path) -> dict[str, Any] | None:
+            entry = known.get(keys.get(path) or "")
+            return entry.checked() if entry else None
+
+    specs = load_specs(paths, config_dir=config_dir, profile_name=profile_name, checked=checked)
     out = Rendered(problems=list(specs.problems))
     build_problems: dict[str, SpecProblem] = {}
     for name, loaded in specs.specs.items():
@@ -94,7 +106,9 @@ def render_all(*, auto_register: bool = True, paths: list[Path] | None = None) -
         if loaded is not None and loaded.name_position is not None:
             pos = loaded.name_position
             name_at = (pos.file, pos.line, pos.column)
-        entry = FileEntry(outcome.display, loaded.spec.name if loaded else None, name_at, tuple(problems))
+        built = loaded is not None and loaded.spec.name in out.dags
+        entry = FileEntry(outcome.display, loaded.spec.name if loaded else None, name_at, tuple(problems),
+                          loaded.spec.model_dump(mode="json", by_alias=True) if built else None)
         out.entries[outcome.path] = entry
         key = parse_report.file_key(shared, outcome.path)
         unbuilt = loaded is not None and specs.specs.get(loaded.spec.name) is not loaded  # a duplicate name

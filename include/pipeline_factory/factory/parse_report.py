@@ -32,7 +32,7 @@ from pipeline_factory.exceptions import SpecProblem
 log = logging.getLogger(__name__)
 
 #: Bumped when the report's layout changes: an old report is then ignored, never misread.
-FORMAT = 1
+FORMAT = 2
 SHARED_FILES = ("policies.yaml", "runtime.yaml", "pools.yaml", "pipelines/defaults.yaml")
 _MEMORY: dict[str, FileEntry] = {}
 
@@ -46,16 +46,25 @@ class FileEntry:
     #: Where ``name:`` is written: (file, line, column), for problems found across files.
     name_at: tuple[str, int, int] | None
     problems: tuple[SpecProblem, ...]
+    #: A spec that validated and built: the validated spec as JSON, so the next loop rebuilds it without
+    #: parsing or checking the file again.
+    spec: dict | None = None
 
     def to_json(self) -> dict:
         return {"file": self.file, "name": self.name, "name_at": self.name_at,
-                "problems": [asdict(p) for p in self.problems]}
+                "problems": [asdict(p) for p in self.problems], "spec": self.spec}
 
     @classmethod
     def from_json(cls, data: dict) -> FileEntry:
         name_at = tuple(data["name_at"]) if data.get("name_at") else None
         return cls(data["file"], data.get("name"), name_at,  # type: ignore[arg-type]
-                   tuple(SpecProblem(**p) for p in data.get("problems", ())))
+                   tuple(SpecProblem(**p) for p in data.get("problems", ())), data.get("spec"))
+
+    def checked(self) -> dict | None:
+        """What the loader needs to rebuild the spec without checking it again (None: check the file)."""
+        if self.problems or self.spec is None:
+            return None
+        return {"spec": self.spec, "name_at": self.name_at}
 
 
 @cache

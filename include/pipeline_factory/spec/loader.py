@@ -9,6 +9,7 @@ they cannot disagree.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -246,6 +247,23 @@ def check_file(path: Path, shared: SharedConfig, registry: StageRegistry) -> Fil
     return FileOutcome(path, loaded.display, loaded=loaded)
 
 
+def loaded_from_checked(path: Path, checked: dict[str, Any], shared: SharedConfig,
+                        registry: StageRegistry) -> LoadedSpec:
+    """A spec this exact file, config and code already passed (``CheckedSpec``): no YAML, no checks again.
+
+    Only the cheap derived parts are recomputed (the wiring and each stage's
+    resolved settings); a record that no longer validates raises, and the
+    caller checks the file in full instead.
+    """
+    spec = PipelineSpec.model_validate(checked["spec"])
+    wiring = wire(spec, registry, upstream_of(spec))
+    stages = resolve_stages(spec, registry=registry, policies=shared.policies, profile=shared.profile,
+                            inputs=wiring.inputs, produces=wiring.produces)
+    name_at = checked.get("name_at")
+    position = Position(*name_at) if name_at else None
+    return LoadedSpec(spec=spec, file=path, display=display_path(path), name_position=position, stages=stages)
+
+
 def duplicate_name_problem(display: str, name: str, position: Position | None, owner: str) -> SpecProblem:
     pos = position or Position(display, 1, 1)
     return SpecProblem(pos.file, pos.line, pos.column, "name",
@@ -258,8 +276,15 @@ def load_specs(
     config_dir: Path | None = None,
     registry: StageRegistry | None = None,
     profile_name: str | None = None,
+    checked: Callable[[Path], dict[str, Any] | None] | None = None,
 ) -> SpecSet:
-    """Load every spec (or ``paths``), collecting all problems instead of stopping at the first."""
+    """Load every spec (or ``paths``), collecting all problems instead of stopping at the first.
+
+    ``checked(path)`` may return the record of a spec that passed every check
+    with exactly these bytes, config and code (the DAG file's record of the
+    previous loop): it is then rebuilt from that record instead of parsed and
+    checked again.
+    """
     config_dir = config_dir or settings.config_dir()
     pipelines_dir = config_dir / "pipelines"
     result = SpecSet(profile_name=profile_name or settings.runtime_profile())
@@ -286,7 +311,16 @@ def load_specs(
         path = Path(path)
         if path.name == DEFAULTS_FILE:
             continue
-        outcome = check_file(path, shared, registry)
+        record = checked(path) if checked else None
+        outcome = None
+        if record is not None:
+            try:
+                outcome = FileOutcome(path, display_path(path), loaded=loaded_from_checked(path, record, shared,
+                                                                                             registry))
+            except Exception:  # an unusable record: check the file itself
+                log.debug("record of %s unusable; checking the file", path, exc_info=True)
+        if outcome is None:
+            outcome = check_file(path, shared, registry)
         result.outcomes.append(outcome)
         loaded = outcome.loaded
         if loaded is None:

@@ -74,6 +74,26 @@ def test_a_shared_file_change_voids_every_outcome(config_copy: Path, loads: list
     assert len(loads) == len(loader.spec_files(config_copy / "pipelines"))
 
 
+def test_the_dag_file_rebuilds_unchanged_specs_from_their_record(config_copy: Path, loads: list[Path]):
+    """The next loop parses and checks only changed specs, and the DAGs it builds are the same."""
+    from pipeline_factory.factory.describe import describe_dag
+
+    first = dagfile.render_all(auto_register=False)
+    loads.clear()
+    second = dagfile.render_all(auto_register=False)
+    assert loads == []
+    assert set(second.dags) == set(first.dags) and not second.problems
+    for name, dag in first.dags.items():
+        assert describe_dag(second.dags[name]) == describe_dag(dag), name
+        assert second.dags[name].doc_md == dag.doc_md
+    edited = config_copy / "pipelines" / "example_hello.yaml"
+    edited.write_text(edited.read_text().replace("tags: [", "tags: [edited, "))
+    loads.clear()
+    third = dagfile.render_all(auto_register=False)
+    assert loads == [edited]
+    assert "edited" in third.dags["example_hello"].tags
+
+
 def test_duplicate_names_across_recorded_outcomes(config_copy: Path):
     (config_copy / "pipelines" / "zz_copy.yaml").write_text(GOOD.format(name="example_hello"))
     dagfile.render_all(auto_register=False)
