@@ -10,9 +10,10 @@ running.
 
 Both files would otherwise load and build every spec in every parsing loop.
 The rendering records each spec file's outcome under the hash of everything
-it depends on (:mod:`pipeline_factory.factory.parse_report`); the error file
+it depends on (:mod:`pipeline_factory.factory.parse_report`): the error file
 reads those outcomes and checks, with the same loader and builder, only the
-files it has none for.
+files it has none for; the DAG file rebuilds unchanged specs from their
+validated record and parses and checks only the changed ones.
 """
 
 from __future__ import annotations

@@ -8,7 +8,10 @@ that hashes everything the outcome depends on: the file's bytes, the shared
 config files (policies, runtime, pools, ``defaults.yaml``), the runtime
 profile and the installed package's own code.  The error file then reads the
 outcomes of unchanged files and checks (and builds) only the files it has no
-outcome for: after one spec is added or edited, that one spec.
+outcome for: after one spec is added or edited, that one spec.  The DAG file
+rebuilds a spec whose outcome is "valid and built" from the validated spec
+kept with it (JSON, validated again by the model on the way in), so the YAML
+is parsed and the cross-checks run once per change, not once per loop.
 
 The report lives in memory (one process parsing both files: ``DagBag``, tests,
 the CLI) and in ``<data dir>/.cache/spec-checks.json`` (separate processes).
