@@ -77,6 +77,7 @@ validate: venv
 
 schema: venv
 	$(PY) -m pipeline_factory schema
+	$(PY) -m pipeline_factory docs
 
 constraints: venv
 	$(PIP) freeze --exclude-editable | grep -v '^-e' > constraints.txt

@@ -7,6 +7,8 @@ export PIPELINE_FACTORY_CONFIG="${PIPELINE_FACTORY_CONFIG:-$ROOT/config}"
 export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$ROOT/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
+# A broken spec's import error starts with the YAML files it names, not a Python traceback.
+export AIRFLOW__CORE__DAGBAG_IMPORT_ERROR_TRACEBACKS="${AIRFLOW__CORE__DAGBAG_IMPORT_ERROR_TRACEBACKS:-False}"
 export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-LocalExecutor}"
 # A local deployment runs what it is given: `airflow dags trigger` works at once,
 # and scheduled pipelines start on their schedules (their latest slot first).

@@ -29,7 +29,7 @@ from pipeline_factory.lineage.declared import LINEAGE_FILE
 from pipeline_factory.observability import metrics
 from pipeline_factory.spec.loader import load_spec
 from pipeline_factory.spec.references import substitute
-from pipeline_factory.stages.contracts import StageContext, StageResult
+from pipeline_factory.stages.contracts import StageContext, StageResult, read_stage_result
 from pipeline_factory.stores.events import emit_stage_event, lineage_run
 from pipeline_factory.workspace import apply_umask_from_env, write_json_atomic
 from pipeline_factory.workspace import run_dir as workspace_run_dir
@@ -57,6 +57,8 @@ def run_stage(
     run_dir: Path | None = None,
     logger: logging.Logger | None = None,
     lineage_run_id: str | None = None,
+    map_item: Any = None,
+    map_index: int | None = None,
 ) -> StageResult:
     """Run one stage of one pipeline and return its (small) result.
 
@@ -73,6 +75,8 @@ def run_stage(
         raise ConfigError(f"pipeline {pipeline!r} has no stage {stage!r}")
     stage_spec, stage_type = resolved.spec, resolved.stage_type
     values = run_params(spec.params, params)
+    if stage_spec.map_over is not None and map_index is not None:
+        values = {**values, stage_spec.map_over: [map_item]}  # one task of a fan-out: its element only
     try:
         stage_params = stage_type.params_model().model_validate(substitute(stage_spec.params, values))
     except ValidationError as exc:
@@ -81,9 +85,9 @@ def run_stage(
     directory.mkdir(parents=True, exist_ok=True)
     upstream = {}
     for name in resolved.upstream:
-        result_file = directory / name / RESULT_FILE
-        if result_file.exists():
-            upstream[name] = json.loads(result_file.read_text())
+        found = read_stage_result(directory / name)
+        if found is not None:
+            upstream[name] = found
     ctx = StageContext(
         pipeline=pipeline,
         stage=stage,
@@ -97,8 +101,9 @@ def run_stage(
         compute=resolved.compute,
         try_number=try_number,
         log=logger or logging.getLogger(f"pipeline_factory.stages.{stage_spec.type}"),
+        map_index=map_index if stage_spec.map_over is not None else None,
     )
-    (directory / stage / LINEAGE_FILE).unlink(missing_ok=True)  # a cleared task's old datasets are not this run's
+    (ctx.stage_dir / LINEAGE_FILE).unlink(missing_ok=True)  # a cleared task's old datasets are not this run's
     started = time.monotonic()
     ctx.log.info("stage %s.%s (%s) starting, try %s, workspace %s", pipeline, stage, stage_spec.type,
                  try_number, directory)
@@ -121,7 +126,7 @@ def run_stage(
             metrics.push_stage(figures, outcome="failed", seconds=time.monotonic() - started)
             raise
     metrics.push_stage(figures, outcome="success", seconds=time.monotonic() - started, result=result)
-    write_json_atomic(directory / stage / RESULT_FILE, result)
+    write_json_atomic(ctx.stage_dir / RESULT_FILE, result)
     _keep_lineage(ctx, resolved, stage_params, result)
     seconds = time.monotonic() - started
     emit_stage_event(pipeline, stage, run_id, "completed",
@@ -137,7 +142,7 @@ def _keep_lineage(ctx: StageContext, resolved: Any, params: Any, result: StageRe
     from pipeline_factory.lineage.declared import stage_lineage, write_lineage
 
     try:
-        write_lineage(ctx.run_dir / ctx.stage, stage_lineage(ctx, resolved, params, result))
+        write_lineage(ctx.stage_dir, stage_lineage(ctx, resolved, params, result))
     except Exception:
         ctx.log.warning("could not work out the datasets of stage %s", ctx.stage, exc_info=True)
 

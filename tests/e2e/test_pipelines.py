@@ -12,6 +12,7 @@ import email
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -64,14 +65,28 @@ def test_docs_auto_end_to_end_and_rerun_without_duplicates(cluster, neo4j_server
     assert neo4j_server.read("MATCH (c:Chunk) RETURN count(c) AS n")[0]["n"] == chunks
 
 
+def _asset_triggered_runs(cluster, dag_id: str, timeout: float = 300) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = [r for r in cluster.get(f"/dags/{dag_id}/dagRuns", limit=100)["dag_runs"]
+                if r["run_type"] == "asset_triggered"]
+        if runs:
+            return runs
+        time.sleep(2)
+    cluster.fail(f"no asset-triggered run of {dag_id}")
+    raise AssertionError
+
+
 def test_docs_pdf_two_phase_waits_for_the_converter(cluster, neo4j_server):
+    """The converter is not triggered by hand: download_pdf's asset event schedules it, and it opens the gate."""
     conf = {"source_path": str(ROOT / "examples/pdf_sources"), "collection": "e2e_pdfs"}
     cluster.wait_for_dag("docs_pdf_two_phase")
     cluster.wait_for_dag("pdf_ir_worker")
     run_id = cluster.trigger("docs_pdf_two_phase", conf)
     cluster.wait_for_task("docs_pdf_two_phase", run_id, "wait_for_pdf_ir", {"deferred", "success"}, timeout=300)
-    worker_run = cluster.trigger("pdf_ir_worker")
-    assert cluster.wait_for_run("pdf_ir_worker", worker_run, timeout=300)["state"] == "success"
+    [worker_run, *_] = _asset_triggered_runs(cluster, "pdf_ir_worker")
+    worker = cluster.wait_for_run("pdf_ir_worker", worker_run["dag_run_id"], timeout=300)
+    assert worker["state"] == "success", cluster.task_states("pdf_ir_worker", worker_run["dag_run_id"])
     run = cluster.wait_for_run("docs_pdf_two_phase", run_id, timeout=600)
     assert run["state"] == "success", cluster.task_states("docs_pdf_two_phase", run_id)
     listed = cluster.project_cli("ledger", "list", "--pipeline", "docs_pdf_two_phase", "--json")

@@ -11,23 +11,24 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Asset, BaseOperator, Param
+from airflow.sdk import DAG, Param, TaskGroup
 
+from pipeline_factory.factory.assets import airflow_assets, deadline_alert
 from pipeline_factory.factory.docs import render_doc_md
 from pipeline_factory.factory.gpu import build_gpu_task
+from pipeline_factory.factory.mapping import build_mapped_task
 from pipeline_factory.operators.stage import StageOperator
 from pipeline_factory.resilience.policy import Policy
 from pipeline_factory.spec.loader import LoadedSpec
-from pipeline_factory.spec.models import PipelineSpec, RuntimeProfile, parse_duration, schedule_kind
+from pipeline_factory.spec.models import PipelineSpec, RuntimeProfile, Schedule, parse_duration, schedule_kind
 from pipeline_factory.spec.resolve import ResolvedStage
 from pipeline_factory.stages.registry import StageRegistry, default_registry, import_dotted
 
 
-def airflow_schedule(schedule: str | list[str] | None) -> Any:
+def airflow_schedule(schedule: Schedule) -> Any:
     kind = schedule_kind(schedule)
     if kind == "assets":
-        assert isinstance(schedule, list)
-        return [Asset(uri) for uri in schedule]
+        return airflow_assets(schedule)
     if kind == "duration":
         assert isinstance(schedule, str)
         return parse_duration(schedule)
@@ -62,6 +63,10 @@ def task_kwargs(stage: ResolvedStage, spec: PipelineSpec) -> dict[str, Any]:
         kwargs["queue"] = stage.queue
     if stage.description:
         kwargs["doc_md"] = stage.description
+    if stage.spec.outlets:
+        from airflow.sdk import Asset
+
+        kwargs["outlets"] = [Asset(uri) for uri in stage.spec.outlets]
     return kwargs
 
 
@@ -101,23 +106,33 @@ def build_dag(
         default_args={"owner": spec.owner},
         doc_md=render_doc_md(loaded),
         auto_register=auto_register,
+        **({"deadline": deadline_alert(spec)} if spec.deadline else {}),
         **callbacks,
     )
-    tasks: dict[str, BaseOperator] = {}
+    tasks: dict[str, Any] = {}
+    #: Where a stage's upstream edges end when it is not its own task (a mapped stage: its items task).
+    entry: dict[str, Any] = {}
+    groups: dict[str, TaskGroup] = {}
     with dag:
         for stage in loaded.stages.values():
             kwargs = task_kwargs(stage, spec)
+            if stage.spec.group:
+                if stage.spec.group not in groups:  # task ids stay the stage names: nothing else needs to know
+                    groups[stage.spec.group] = TaskGroup(stage.spec.group, prefix_group_id=False)
+                kwargs["task_group"] = groups[stage.spec.group]
             if stage.operator in ("gate", "approval"):
                 assert stage.stage_type.builder, f"control stage type {stage.type} has no builder"
                 build = import_dotted(stage.stage_type.builder)
                 tasks[stage.name] = build(stage, spec, kwargs)  # type: ignore[operator]
             elif stage.operator == "gpu":
                 tasks[stage.name] = build_gpu_task(spec, stage, profile_name, profile, kwargs)
+            elif stage.spec.map_over:
+                entry[stage.name], tasks[stage.name] = build_mapped_task(spec, stage, kwargs)
             else:
                 tasks[stage.name] = StageOperator(
                     pipeline=spec.name, stage=stage.name, stage_type=stage.type, **kwargs
                 )
         for stage in loaded.stages.values():
             for dep in stage.upstream:
-                tasks[dep] >> tasks[stage.name]
+                tasks[dep] >> entry.get(stage.name, tasks[stage.name])
     return dag

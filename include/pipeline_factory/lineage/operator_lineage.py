@@ -71,9 +71,14 @@ class StageLineageMixin:
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
         from pipeline_factory.lineage.declared import read_lineage
         from pipeline_factory.lineage.facets import to_operator_lineage
+        from pipeline_factory.stages.contracts import MAP_FOLDER_PREFIX
         from pipeline_factory.workspace import run_dir
 
-        recorded = read_lineage(run_dir(self.pipeline, task_instance.run_id) / self.stage)
+        folder = run_dir(self.pipeline, task_instance.run_id) / self.stage
+        map_index = getattr(task_instance, "map_index", -1)
+        if isinstance(map_index, int) and map_index >= 0:  # one element of a fan-out keeps its own folder
+            folder = folder / f"{MAP_FOLDER_PREFIX}{map_index}"
+        recorded = read_lineage(folder)
         if recorded is None:  # skipped, or a runtime that could not write it: what the spec names
             return to_operator_lineage(self._declared_lineage(task_instance), statistics=False)
         return to_operator_lineage(recorded, statistics=True)

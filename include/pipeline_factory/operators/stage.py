@@ -29,15 +29,21 @@ def _params(context: Context) -> dict[str, Any]:
 
 
 class StageOperator(StageLineageMixin, BaseOperator):
-    """Runs a CPU stage inside the worker process (its datasets go to OpenLineage when configured)."""
+    """Runs a CPU stage inside the worker process; mapped (``map_item``), one element of a fan-out.
+
+    Its datasets go to OpenLineage when configured.
+    """
 
     ui_color = "#e8f1fb"
+    _NOT_MAPPED = object()
 
-    def __init__(self, *, pipeline: str, stage: str, stage_type: str, **kwargs: Any) -> None:
+    def __init__(self, *, pipeline: str, stage: str, stage_type: str, map_item: Any = _NOT_MAPPED,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.pipeline = pipeline
         self.stage = stage
         self.stage_type = stage_type
+        self.map_item = map_item
 
     def execute(self, context: Context) -> Any:
         from pipeline_factory.exceptions import (
@@ -51,6 +57,8 @@ class StageOperator(StageLineageMixin, BaseOperator):
         from pipeline_factory.runner import run_stage
 
         try:
+            mapped = {} if self.map_item is self._NOT_MAPPED else {
+                "map_item": self.map_item, "map_index": context["ti"].map_index}
             result = run_stage(
                 self.pipeline,
                 self.stage,
@@ -59,6 +67,7 @@ class StageOperator(StageLineageMixin, BaseOperator):
                 try_number=context["ti"].try_number,
                 logger=self.log,
                 lineage_run_id=openlineage_run_id(context),
+                **mapped,
             )
         except StageSkipped as exc:
             record_note(context, skipped_note(str(exc)))

@@ -76,6 +76,7 @@ def check_pipeline(
             out.add(("stages", index, "pool"), f"unknown pool {stage.pool!r}", "unknown_pool",
                     did_you_mean(stage.pool, pools) or f"declare it in pools.yaml ({', '.join(sorted(pools))})")
 
+    _check_airflow_features(out, spec, stage_names)
     _check_cycles(out, spec)
     if not out.problems:  # ports need known types and a sound graph to mean anything
         check_ports(out, wire(spec, registry, upstream_of(spec)))
@@ -138,6 +139,42 @@ def _check_params(out: _Collector, spec: PipelineSpec) -> None:
             out.add(here, f"invalid JSON schema: {exc.message}", "param_schema")
 
 
+#: The task that lists a mapped stage's elements: ``<stage>_items``.
+MAP_ITEMS_SUFFIX = "_items"
+
+
+def _check_airflow_features(out: _Collector, spec: PipelineSpec, stage_names: list[str]) -> None:
+    """Groups, outlets and deadlines: what Airflow would refuse at build time, or would silently do wrong."""
+    for index, stage in enumerate(spec.stages):
+        if stage.group is not None and stage.group in stage_names:
+            out.add(("stages", index, "group"), f"group {stage.group!r} has the name of a stage; "
+                    "Airflow keeps task and group ids in one namespace", "group_name_taken")
+        seen: set[str] = set()
+        for uri_index, uri in enumerate(stage.outlets):
+            if uri in seen:
+                out.add(("stages", index, "outlets", uri_index), f"asset {uri!r} is listed twice", "duplicate_outlet")
+            seen.add(uri)
+        if stage.map_over is not None:
+            _check_map_over(out, spec, stage, index, stage_names)
+    if spec.deadline is not None and not spec.notifications.on_failure:
+        out.add(("deadline",), "a deadline notifies the pipeline's notifiers, and it has none",
+                "deadline_without_notifiers", "add notifications.on_failure (smtp, webhook or log)")
+
+
+def _check_map_over(out: _Collector, spec: PipelineSpec, stage: StageSpec, index: int,
+                    stage_names: list[str]) -> None:
+    here: Loc = ("stages", index, "map_over")
+    schema = spec.params.get(stage.map_over or "")
+    if schema is None:
+        out.add(here, f"map_over names no run param: {stage.map_over!r}", "unknown_param",
+                did_you_mean(stage.map_over or "", spec.params) or "declare it under params: with type: array")
+    elif schema.get("type") != "array":
+        out.add(here, f"run param {stage.map_over!r} must be of type array to map over it", "map_over_not_a_list")
+    if f"{stage.name}{MAP_ITEMS_SUFFIX}" in stage_names:
+        out.add(here, f"a mapped stage adds the task {stage.name}{MAP_ITEMS_SUFFIX}, and a stage has that name",
+                "map_items_name_taken")
+
+
 def _check_stage(
     out: _Collector,
     spec: PipelineSpec,
@@ -173,6 +210,9 @@ def _check_stage(
             if getattr(stage, key) is not None:
                 out.add((*here, key), f"{key!r} is only allowed on gate stages", "gate_only")
     compute = stage.compute or stage_type.default_compute
+    if stage.map_over is not None and (stage_type.kind != "task" or compute == "gpu"):
+        out.add((*here, "map_over"), f"only cpu task stages can be mapped; {stage.name!r} is a "
+                f"{'gpu' if compute == 'gpu' else stage_type.kind} stage", "map_over_unsupported")
     if compute == "gpu":
         if stage_type.kind != "task":
             out.add((*here, "compute"), f"a {stage_type.kind} stage cannot run on a GPU", "gpu_control_stage")

@@ -9,6 +9,7 @@ they cannot disagree.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,6 +30,7 @@ from pipeline_factory.spec.alerts import (
 from pipeline_factory.spec.checks import check_pipeline
 from pipeline_factory.spec.errors import model_keys, problems_from_validation
 from pipeline_factory.spec.models import (
+    DeadlineSpec,
     GateCondition,
     Notifications,
     PipelineSpec,
@@ -50,7 +52,9 @@ M = TypeVar("M", bound=BaseModel)
 ALERT_MODELS = (FailureRateRule, RunDurationRule, BreakerOpenRule, GateWaitingRule, NoSuccessRule)
 DEFAULTS_FILE = "defaults.yaml"
 SPEC_SUFFIXES = (".yaml", ".yml")
-_SPEC_KEYS = model_keys(PipelineSpec, StageSpec, GateCondition, Notifications, *NOTIFIER_MODELS, *ALERT_MODELS)
+_SPEC_KEYS = model_keys(
+    PipelineSpec, StageSpec, GateCondition, Notifications, DeadlineSpec, *NOTIFIER_MODELS, *ALERT_MODELS
+)
 #: Keys ``defaults.yaml`` may set: everything but a pipeline's identity and stages.
 DEFAULTABLE = frozenset(PipelineSpec.model_fields) - {"name", "stages"}
 
@@ -77,6 +81,8 @@ class SpecSet:
     pools: dict[str, PoolSpec] = field(default_factory=dict)
     profile_name: str = "local"
     profile: RuntimeProfile = field(default_factory=RuntimeProfile)
+    #: Each spec file's own outcome, in the order checked.
+    outcomes: list[FileOutcome] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -198,28 +204,109 @@ def load_spec_file(
     return LoadedSpec(spec=spec, file=path, display=smap.file, name_position=smap.lookup(("name",)), stages=stages)
 
 
+@dataclass(frozen=True)
+class SharedConfig:
+    """What every spec is checked against: policies, runtime profile, pools and ``defaults.yaml``."""
+
+    policies: dict[str, Policy]
+    profile_name: str
+    profile: RuntimeProfile
+    pools: dict[str, PoolSpec]
+    defaults: tuple[dict[str, Any], SourceMap]
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """One spec file checked on its own: the spec when valid, else its problems.
+
+    Problems found across files (two specs with one name) are not here: they
+    depend on the other files and are added by :func:`load_specs`.
+    """
+
+    path: Path
+    display: str
+    loaded: LoadedSpec | None = None
+    problems: tuple[SpecProblem, ...] = ()
+
+
+def load_shared(config_dir: Path, profile_name: str) -> SharedConfig:
+    """The shared config files; a SpecError names every problem in them."""
+    return SharedConfig(
+        policies=load_policies(config_dir),
+        profile_name=profile_name,
+        profile=load_runtime(config_dir, profile_name),
+        pools=load_pools(config_dir),
+        defaults=_load_defaults(config_dir / "pipelines"),
+    )
+
+
+def check_file(path: Path, shared: SharedConfig, registry: StageRegistry) -> FileOutcome:
+    """Load and check one spec file against the shared config; never raises for a bad spec."""
+    try:
+        loaded = load_spec_file(
+            path, defaults=shared.defaults, registry=registry, policies=shared.policies,
+            profile_name=shared.profile_name, profile=shared.profile, pools=shared.pools,
+        )
+    except SpecError as exc:
+        return FileOutcome(path, display_path(path), problems=tuple(exc.problems))
+    except Exception as exc:  # a checker bug must not take the other specs down
+        log.debug("checking %s failed", path, exc_info=True)  # the problem says what; no traceback on screen
+        problem = SpecProblem(display_path(path), 1, 1, "",
+                              f"the spec could not be checked: {type(exc).__name__}: {exc}", "internal_error")
+        return FileOutcome(path, display_path(path), problems=(problem,))
+    return FileOutcome(path, loaded.display, loaded=loaded)
+
+
+def loaded_from_checked(path: Path, checked: dict[str, Any], shared: SharedConfig,
+                        registry: StageRegistry) -> LoadedSpec:
+    """A spec this exact file, config and code already passed (``CheckedSpec``): no YAML, no checks again.
+
+    Only the cheap derived parts are recomputed (the wiring and each stage's
+    resolved settings); a record that no longer validates raises, and the
+    caller checks the file in full instead.
+    """
+    spec = PipelineSpec.model_validate(checked["spec"])
+    wiring = wire(spec, registry, upstream_of(spec))
+    stages = resolve_stages(spec, registry=registry, policies=shared.policies, profile=shared.profile,
+                            inputs=wiring.inputs, produces=wiring.produces)
+    name_at = checked.get("name_at")
+    position = Position(*name_at) if name_at else None
+    return LoadedSpec(spec=spec, file=path, display=display_path(path), name_position=position, stages=stages)
+
+
+def duplicate_name_problem(display: str, name: str, position: Position | None, owner: str) -> SpecProblem:
+    pos = position or Position(display, 1, 1)
+    return SpecProblem(pos.file, pos.line, pos.column, "name",
+                       f"duplicate pipeline name {name!r} (also in {owner})", "duplicate_pipeline")
+
+
 def load_specs(
     paths: list[Path] | None = None,
     *,
     config_dir: Path | None = None,
     registry: StageRegistry | None = None,
     profile_name: str | None = None,
+    checked: Callable[[Path], dict[str, Any] | None] | None = None,
 ) -> SpecSet:
-    """Load every spec (or ``paths``), collecting all problems instead of stopping at the first."""
+    """Load every spec (or ``paths``), collecting all problems instead of stopping at the first.
+
+    ``checked(path)`` may return the record of a spec that passed every check
+    with exactly these bytes, config and code (the DAG file's record of the
+    previous loop): it is then rebuilt from that record instead of parsed and
+    checked again.
+    """
     config_dir = config_dir or settings.config_dir()
     pipelines_dir = config_dir / "pipelines"
     result = SpecSet(profile_name=profile_name or settings.runtime_profile())
     registry = registry or default_registry()
     try:
-        result.policies = load_policies(config_dir)
-        result.profile = load_runtime(config_dir, result.profile_name)
-        result.pools = load_pools(config_dir)
-        defaults = _load_defaults(pipelines_dir)
+        shared = load_shared(config_dir, result.profile_name)
     except SpecError as exc:
         # Shared files are broken: no spec can be trusted, and each would repeat the same error.
         result.problems.extend(exc.problems)
         result.broken_files.extend(sorted({p.file for p in exc.problems}))
         return result
+    result.policies, result.profile, result.pools = shared.policies, shared.profile, shared.pools
 
     try:
         files = paths if paths is not None else spec_files(pipelines_dir)
@@ -234,28 +321,26 @@ def load_specs(
         path = Path(path)
         if path.name == DEFAULTS_FILE:
             continue
-        try:
-            loaded = load_spec_file(
-                path, defaults=defaults, registry=registry, policies=result.policies,
-                profile_name=result.profile_name, profile=result.profile, pools=result.pools,
-            )
-        except SpecError as exc:
-            result.problems.extend(exc.problems)
-            result.broken_files.append(display_path(path))
-            continue
-        except Exception as exc:  # a checker bug must not take the other specs down
-            log.debug("checking %s failed", path, exc_info=True)  # the problem says what; no traceback on screen
-            result.problems.append(SpecProblem(display_path(path), 1, 1, "",
-                                               f"the spec could not be checked: {type(exc).__name__}: {exc}",
-                                               "internal_error"))
-            result.broken_files.append(display_path(path))
+        record = checked(path) if checked else None
+        outcome = None
+        if record is not None:
+            try:
+                outcome = FileOutcome(path, display_path(path), loaded=loaded_from_checked(path, record, shared,
+                                                                                             registry))
+            except Exception:  # an unusable record: check the file itself
+                log.debug("record of %s unusable; checking the file", path, exc_info=True)
+        if outcome is None:
+            outcome = check_file(path, shared, registry)
+        result.outcomes.append(outcome)
+        loaded = outcome.loaded
+        if loaded is None:
+            result.problems.extend(outcome.problems)
+            result.broken_files.append(outcome.display)
             continue
         name = loaded.spec.name
         if name in owner_of:
-            pos = loaded.name_position or Position(loaded.display, 1, 1)
-            result.problems.append(SpecProblem(pos.file, pos.line, pos.column, "name",
-                                               f"duplicate pipeline name {name!r} (also in {owner_of[name]})",
-                                               "duplicate_pipeline"))
+            result.problems.append(duplicate_name_problem(loaded.display, name, loaded.name_position,
+                                                          owner_of[name]))
             result.broken_files.append(loaded.display)
             continue
         owner_of[name] = loaded.display

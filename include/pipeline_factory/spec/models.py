@@ -62,11 +62,57 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-def schedule_kind(schedule: str | list[str] | None) -> str:
+#: An Airflow asset URI (``scheme://path``).
+AssetURI = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9+.\-]*://\S+$", max_length=1500),
+    Field(description="An asset URI, scheme://path (e.g. pipeline://documents/pdfs-downloaded)."),
+]
+
+
+class AssetsAll(_Strict):
+    """Run when every listed asset (or condition) has been updated since the last run."""
+
+    all: list[AssetTerm] = Field(min_length=1)
+
+
+class AssetsAny(_Strict):
+    """Run when any listed asset (or condition) has been updated."""
+
+    any: list[AssetTerm] = Field(min_length=1)
+
+
+AssetTerm = AssetURI | AssetsAll | AssetsAny
+AssetsAll.model_rebuild()
+AssetsAny.model_rebuild()
+Schedule = str | list[AssetURI] | AssetsAll | AssetsAny | None
+
+
+class DeadlineSpec(_Strict):
+    """A run must finish within ``within`` of its reference time, else the pipeline's notifiers are told."""
+
+    within: str = Field(description="An ISO-8601 duration: PT3H for \"finished within 3 hours\".")
+    after: Literal["logical_date", "queued_at"] = Field(
+        "logical_date", description="logical_date: the scheduled time; queued_at: when the run was queued."
+    )
+
+    @field_validator("within")
+    @classmethod
+    def _positive(cls, value: str) -> str:
+        try:
+            seconds = parse_duration(value).total_seconds()
+        except Exception:
+            raise ValueError(f"{value!r} is not a duration: write an ISO-8601 duration such as PT3H") from None
+        if not 0 < seconds <= MAX_SECONDS:
+            raise ValueError(f"a deadline must be positive and at most {MAX_SECONDS:.0f} seconds")
+        return value
+
+
+def schedule_kind(schedule: Schedule) -> str:
     """``none``, ``preset``, ``duration``, ``assets`` or ``cron``."""
     if schedule is None:
         return "none"
-    if isinstance(schedule, list):
+    if isinstance(schedule, list | AssetsAll | AssetsAny):
         return "assets"
     if schedule in SCHEDULE_PRESETS:
         return "preset"
@@ -130,6 +176,16 @@ class StageSpec(_Strict):
         "needed only when two upstream stages produce the same kind.",
     )
     condition: GateCondition | None = Field(None, description="Gate stages only.")
+    outlets: list[AssetURI] = Field(
+        default_factory=list,
+        description="Assets this stage updates: each successful run of the task emits an asset event for them.",
+    )
+    group: Identifier | None = Field(None, description="A task group to draw the stage in (task ids stay the same).")
+    map_over: Identifier | None = Field(
+        None,
+        description="Fan-out: a run param holding a list. The stage runs once per element, in parallel (dynamic "
+        "task mapping, the element as map index); each task sees the param as a one-element list.",
+    )
     poke_interval: Seconds | None = Field(None, description="Gate stages only: seconds between checks.")
 
 
@@ -143,8 +199,13 @@ class PipelineSpec(_Strict):
     description: str = ""
     owner: Annotated[str, StringConstraints(min_length=1, max_length=500)] = "airflow"
     tags: list[Tag] = Field(default_factory=list)
-    schedule: str | list[str] | None = Field(
-        None, description="Cron, a preset (@daily), an ISO-8601 duration (P15D), null, or asset URIs."
+    schedule: Schedule = Field(
+        None,
+        description="Cron, a preset (@daily), an ISO-8601 duration (P15D), null, asset URIs (all of them), "
+        "or an asset condition {all: [...]} / {any: [...]} (nestable).",
+    )
+    deadline: DeadlineSpec | None = Field(
+        None, description="Finish within this long of the run's scheduled time, else notify (on_failure notifiers)."
     )
     start_date: date | datetime = date(2026, 1, 1)
     catchup: Annotated[bool, Strict()] = False
@@ -174,15 +235,11 @@ class PipelineSpec(_Strict):
 
     @field_validator("schedule")
     @classmethod
-    def _valid_schedule(cls, value: str | list[str] | None) -> str | list[str] | None:
+    def _valid_schedule(cls, value: Schedule) -> Schedule:
         kind = schedule_kind(value)
         if kind == "assets":
-            assert isinstance(value, list)
-            if not value:
+            if isinstance(value, list) and not value:
                 raise ValueError("an asset schedule needs at least one asset URI")
-            for uri in value:
-                if "://" not in uri:
-                    raise ValueError(f"{uri!r} is not an asset URI (scheme://path)")
         elif kind == "duration":
             assert isinstance(value, str)
             if parse_duration(value) <= timedelta(0):

@@ -85,11 +85,15 @@ class StageContext:
     compute: str = "cpu"
     try_number: int = 1
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("pipeline_factory.stage"))
+    #: A mapped stage's task (fan-out): its index; it then works in a folder of its own.
+    map_index: int | None = None
 
     @property
     def stage_dir(self) -> Path:
-        """This stage's own folder in the workspace (created on first use)."""
+        """This stage's own folder in the workspace (created on first use); a mapped task's is below it."""
         path = self.run_dir / self.stage
+        if self.map_index is not None:
+            path = path / f"{MAP_FOLDER_PREFIX}{self.map_index}"
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -128,10 +132,57 @@ class StageContext:
         """The result of an upstream stage, read from the workspace."""
         if stage in self.upstream:
             return self.upstream[stage]
-        path = self.run_dir / stage / "result.json"
-        if not path.exists():
+        result = read_stage_result(self.run_dir / stage)
+        if result is None:
             raise KeyError(f"stage {stage!r} has no result in {self.run_dir}")
+        return result
+
+
+#: A mapped stage's tasks each keep their folder and result in ``<stage>/map-<index>/``.
+MAP_FOLDER_PREFIX = "map-"
+
+
+def read_stage_result(folder: Path) -> dict[str, Any] | None:
+    """A stage's result from its workspace folder; a mapped stage's results merged (see :func:`merge_results`)."""
+    path = folder / "result.json"
+    if path.exists():
         return json.loads(path.read_text())
+    parts = sorted(folder.glob(f"{MAP_FOLDER_PREFIX}*/result.json"),
+                   key=lambda p: int(p.parent.name.removeprefix(MAP_FOLDER_PREFIX) or 0))
+    if not parts:
+        return None
+    return merge_results([json.loads(p.read_text()) for p in parts])
+
+
+def merge_results(results: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The results of a fan-out as one: numbers added, mappings merged, lists joined, equal values kept.
+
+    Downstream stages then read a mapped stage as they read any stage (for
+    example ``papers_collected`` summed and ``pending_watermarks`` merged over
+    the search terms); values that differ otherwise become the list of them.
+    """
+    merged: dict[str, Any] = {}
+    for result in results:
+        for key, value in result.items():
+            merged[key] = _merge(merged[key], value) if key in merged else value
+    return merged
+
+
+def _merge(old: Any, new: Any) -> Any:
+    number = (int, float)
+    if isinstance(old, number) and isinstance(new, number) and not isinstance(old, bool) \
+            and not isinstance(new, bool):
+        return old + new
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        out = dict(old)
+        for key, value in new.items():
+            out[key] = _merge(out[key], value) if key in out else value
+        return out
+    if isinstance(old, list) and isinstance(new, list):
+        return [*old, *new]
+    if old == new:
+        return old
+    return [*old, new] if isinstance(old, list) else [old, new]
 
 
 StageResult = dict[str, Any]

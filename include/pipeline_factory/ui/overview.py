@@ -124,7 +124,7 @@ def pipelines_overview(allowed: Collection[str] | None = None, *, all_problems: 
                 "description": spec.description,
                 "owner": spec.owner,
                 "tags": spec.tags,
-                "schedule": spec.schedule,
+                "schedule": spec.model_dump(mode="json", include={"schedule"})["schedule"],  # asset conditions too
                 "default_policy": spec.default_policy,
                 "training": any(s.type in TRAINING_STAGE_TYPES for s in spec.stages),
                 "build_error": build_errors.get(name),

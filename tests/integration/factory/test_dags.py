@@ -50,6 +50,19 @@ def test_broken_spec_is_an_import_error_and_hides_nothing(airflow_db, config_cop
     assert "broken_one.yaml:4:" in error and "stages.0.type" in error and "did you mean 'echo'?" in error
 
 
+def test_import_error_names_the_yaml_files_first(airflow_db, config_copy: Path, monkeypatch: pytest.MonkeyPatch):
+    """As the deployments configure Airflow (no traceback): the panel's text starts with the broken files."""
+    monkeypatch.setenv("AIRFLOW__CORE__DAGBAG_IMPORT_ERROR_TRACEBACKS", "False")
+    (config_copy / "pipelines" / "broken_one.yaml").write_text(
+        "name: broken_one\nstages:\n  - name: a\n    type: echoo\n"
+    )
+    bag = _bag()
+    [(_path, error)] = bag.import_errors.items()
+    first = error.splitlines()[0]
+    assert "broken_one.yaml" in first and "Traceback" not in first
+    assert "broken_one.yaml:4:" in error.splitlines()[1]
+
+
 def test_dag_test_runs_the_pipeline_with_conf(dag_runner, dagbag):
     dag = dagbag.get_dag("example_hello")
     run = dag_runner.run(dag, {"greeting": "bonjour"})

@@ -22,8 +22,36 @@ def test_validate_reports_one_line_per_problem_and_exits_1(config_copy: Path, ca
     broken.write_text("name: broken\nstages:\n  - name: a\n    type: echo\n    policy: gpu-bund\n")
     assert main(["validate"]) == 1
     out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == 1
+    assert len(out) == 3  # the problem, the source line, the caret
     assert re.match(r"^.*broken\.yaml:5:\d+: stages\.0\.policy: .*did you mean 'gpu-bound'\?", out[0]), out
+    column = int(out[0].split(":")[2])
+    assert out[1] == "    5 |     policy: gpu-bund"
+    assert out[2].index("^") == out[1].index("| ") + 2 + column - 1
+
+
+def test_validate_takes_folders_and_files(config_copy: Path, tmp_path: Path, capsys):
+    folder = tmp_path / "specs" / "nested"
+    folder.mkdir(parents=True)
+    (folder / "one.yaml").write_text("name: one\nstages:\n  - name: a\n    type: echo\n")
+    (folder.parent / "two.yml").write_text("name: two\nstages:\n  - name: a\n    type: ecoh\n")
+    assert main(["validate", str(tmp_path / "specs")]) == 1
+    assert "two.yml:4:" in capsys.readouterr().out
+    assert main(["validate", str(folder), str(config_copy / "pipelines")]) == 0
+    assert "10 pipeline(s) valid" in capsys.readouterr().err
+
+
+def test_validate_json_and_github_formats(config_copy: Path, capsys):
+    broken = config_copy / "pipelines" / "broken.yaml"
+    broken.write_text("name: broken\nstages:\n  - name: a\n    type: echo\n    policy: gpu-bund\n")
+    assert main(["validate", "--format", "json", str(broken)]) == 1
+    [problem] = json.loads(capsys.readouterr().out)
+    assert (problem["line"], problem["path"], problem["type"]) == (5, "stages.0.policy", "unknown_policy")
+    assert main(["validate", "--format", "github", str(broken)]) == 1
+    [annotation] = capsys.readouterr().out.strip().splitlines()
+    pattern = r"^::error file=[^,]*broken\.yaml,line=5,col=\d+,title=stages\.0\.policy::unknown policy"
+    assert re.match(pattern, annotation)
+    assert main(["validate", "--format", "json", str(config_copy / "pipelines" / "example_hello.yaml")]) == 0
+    assert json.loads(capsys.readouterr().out) == []
 
 
 def test_validate_given_paths_only(config_copy: Path, capsys):
@@ -32,6 +60,7 @@ def test_validate_given_paths_only(config_copy: Path, capsys):
     assert main(["validate", str(good)]) == 0
     assert main(["validate", str(config_copy / "pipelines" / "broken.yaml")]) == 1
     assert main(["validate", str(config_copy / "nope.yaml")]) == 2
+    assert main(["validate", str(config_copy / "pipelines")]) == 1  # a folder: every spec in it
 
 
 def test_render_json_describes_tasks(capsys):
@@ -68,14 +97,6 @@ def test_cli_runs_as_a_module_without_airflow_home(tmp_path: Path, project_root:
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert not (tmp_path / "no-airflow-here" / "airflow.db").exists()
-
-
-def test_committed_json_schemas_are_current(project_root: Path):
-    from pipeline_factory.spec.schema import SCHEMAS, schema_text
-
-    for name, model in SCHEMAS.items():
-        committed = (project_root / "config" / "schema" / name).read_text()
-        assert committed == schema_text(model), f"config/schema/{name} is stale: run `make schema`"
 
 
 def test_render_shows_the_gpu_container_in_the_kubernetes_profile(monkeypatch, capsys):

@@ -61,7 +61,7 @@ class CollectPubmed:
         def checkpoint() -> None:
             """Persist progress: the run's file and the merged view (also when the stage fails)."""
             if unsaved:
-                snapshot.write_run(ctx.run_id, RUN_PAPERS, collected)
+                snapshot.merge_run(ctx.run_id, RUN_PAPERS, unsaved)  # siblings of a fan-out add theirs
                 snapshot.merge_papers(unsaved)
                 unsaved.clear()
 

@@ -90,6 +90,13 @@ class Snapshot:
         write_json_atomic(path, payload)
         return path
 
+    def merge_run(self, run_id: str, name: str, entries: Mapping[str, Any]) -> Path:
+        """Add entries to a run's file under the lock: the tasks of a fan-out (one per term) share the file."""
+        path = self.run_dir(run_id) / name
+        with self.locked():
+            write_json_atomic(path, {**_read(path, {}), **entries})
+        return path
+
     # -- watermarks ------------------------------------------------------------------
 
     def watermarks(self) -> dict[str, str]:
