@@ -12,7 +12,7 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export PIPELINE_DATA_DIR ?= $(CURDIR)/.data
 export PIPELINE_FACTORY_CONFIG ?= $(CURDIR)/config
 
-.PHONY: help venv run test test-fast test-integration test-e2e lint validate schema constraints \
+.PHONY: help venv run test test-fast test-integration test-e2e lint typecheck check validate schema constraints \
 	system-deps services services-stop bench-deps bench-parse clean
 
 help:
@@ -24,6 +24,8 @@ help:
 	@echo "make test-e2e         the real-scheduler tier alone"
 	@echo "make validate         check every spec in config/pipelines/"
 	@echo "make lint             ruff"
+	@echo "make typecheck        mypy (strict on spec/ and factory/; config in pyproject.toml)"
+	@echo "make check            lint + typecheck (the first step of make test)"
 
 venv: $(VENV)/.installed
 
@@ -56,7 +58,8 @@ else
 	scripts/run-standalone.sh "$(MAKE) --no-print-directory services-stop"
 endif
 
-test: venv system-deps
+# Lint and type checks first: a finding fails `make test` (and so CI) before any test runs.
+test: venv system-deps check
 	$(PYTEST) --timeout 900
 
 test-fast: venv
@@ -70,6 +73,11 @@ test-e2e: venv system-deps
 
 lint: venv
 	$(VENV)/bin/ruff check include dags plugins tests bench
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+check: lint typecheck
 
 validate: venv
 	$(PY) -m pipeline_factory validate

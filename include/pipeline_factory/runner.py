@@ -28,7 +28,7 @@ from pipeline_factory.events import emit_stage_event
 from pipeline_factory.exceptions import ConfigError, InputRefused, SpecError, StageParamsError, StageSkipped
 from pipeline_factory.spec.loader import load_spec
 from pipeline_factory.spec.references import substitute
-from pipeline_factory.stages.contracts import StageContext, StageResult
+from pipeline_factory.stages.contracts import StageContext, StageLog, StageResult
 from pipeline_factory.workspace import apply_umask_from_env, write_json_atomic
 from pipeline_factory.workspace import run_dir as workspace_run_dir
 
@@ -53,7 +53,7 @@ def run_stage(
     params: Mapping[str, Any] | None = None,
     try_number: int = 1,
     run_dir: Path | None = None,
-    logger: logging.Logger | None = None,
+    logger: StageLog | None = None,
 ) -> StageResult:
     """Run one stage of one pipeline and return its (small) result.
 

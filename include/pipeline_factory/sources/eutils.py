@@ -174,7 +174,7 @@ class EutilsClient:
                     form.setdefault(key, []).append(value)
                 response = self._http.post(url, data=form)
             else:
-                response = self._http.get(url, params=params)
+                response = self._http.get(url, params=tuple(params))
             body = response.content
         except (httpx.TimeoutException, httpx.TransportError) as exc:
             raise TransientServiceError(f"{endpoint}: {type(exc).__name__}: {exc}", service=SERVICE) from exc

@@ -109,7 +109,8 @@ class Ingest:
         if params.source == "folder":
             assert params.path is not None
             return list(read_folder(confined(params.path, what="source_path"), params.pattern))
-        assert params.url is not None
+        url = params.url
+        assert url is not None
         if ctx.policy is None:
-            return read_http_json(params.url)
-        return call_with_retry(ctx.policy, lambda: read_http_json(params.url), what="GET source_url")
+            return read_http_json(url)
+        return call_with_retry(ctx.policy, lambda: read_http_json(url), what="GET source_url")
