@@ -31,8 +31,11 @@ while kill -0 "$pgid" 2>/dev/null; do
     sleep 1
 done
 kill -TERM -- "-$pgid" 2>/dev/null || true
-for _ in $(seq 1 90); do kill -0 -- "-$pgid" 2>/dev/null || break; sleep 1; done
+for _ in $(seq 1 240); do kill -0 -- "-$pgid" 2>/dev/null || break; sleep 1; done
 kill -KILL -- "-$pgid" 2>/dev/null || true
+# The services run in their own sessions: stop them the Makefile's way whatever happened above.
+make --no-print-directory services-stop NEO4J_PORT=17687 EUTILS_PORT=18765 MLFLOW_PORT=15000 MAIL_PORT=12525 \
+    >>"$SCRATCH/make-run.log" 2>&1 || true
 if [ -z "$answered" ]; then echo "make run exited before the UI answered; see $SCRATCH/make-run.log"; exit 1; fi
 printf 'rev %s: UI answered %.0f s after a cold `make run` (log: %s)\n' \
     "$(git rev-parse --short HEAD)" "$(echo "$answered - $started" | bc)" "$SCRATCH/make-run.log"
