@@ -64,7 +64,9 @@ SYSTEM_PACKAGES ?= curl postgresql redis-server
 # EXECUTOR=celery: Postgres, Redis and two Celery workers instead of standalone (README).
 EXECUTOR ?= local
 
-run: setup system-deps services
+# The services (Neo4j, MLflow, the stand-ins) start side by side: each waits for its own port.
+run: setup system-deps
+	@$(MAKE) --no-print-directory -j4 services
 ifeq ($(EXECUTOR),celery)
 	scripts/run-celery.sh "$(MAKE) --no-print-directory services-stop"
 else
