@@ -6,13 +6,14 @@ PYTHON ?= python3
 VENV ?= $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
+UV := $(VENV)/bin/uv
 PYTEST := $(PY) -m pytest
 
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export PIPELINE_DATA_DIR ?= $(CURDIR)/.data
 export PIPELINE_FACTORY_CONFIG ?= $(CURDIR)/config
 
-.PHONY: help venv run test test-fast test-integration test-e2e lint validate schema constraints \
+.PHONY: help venv setup neo4j-build run test test-fast test-integration test-e2e lint typecheck check validate schema constraints \
 	system-deps services services-stop bench-deps bench-parse clean
 
 help:
@@ -25,15 +26,29 @@ help:
 	@echo "make test-e2e         the real-scheduler tier alone"
 	@echo "make validate         check every spec in config/pipelines/"
 	@echo "make lint             ruff"
+	@echo "make typecheck        mypy (strict on spec/ and factory/; config in pyproject.toml)"
+	@echo "make check            lint + typecheck (the first step of make test)"
 
 venv: $(VENV)/.installed
 
+# uv (pinned in requirements.txt) installs the pinned set: parallel downloads with
+# a progress bar on a terminal, a summary line otherwise; constraints.txt is the lock.
 $(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -r requirements.txt
-	$(PIP) install --quiet --no-deps -e .
-	touch $@
+	@echo "==> Python environment in $(VENV): requirements.txt locked by constraints.txt"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(UV) || $(PIP) install --quiet --disable-pip-version-check "$$(grep -E '^uv==' requirements.txt)"
+	$(UV) pip install --python $(PY) -r requirements.txt
+	$(UV) pip install --python $(PY) --no-deps -e .
+	@touch $@
+
+# What `make run` prepares before it starts anything: the venv and the Neo4j
+# launcher (jars from Maven Central, cached in .cache/m2) need nothing from each
+# other, so both run at once.  The launcher's imports are the standard library's.
+setup:
+	@$(MAKE) --no-print-directory -j2 venv neo4j-build
+
+neo4j-build:
+	@PYTHONPATH=$(CURDIR)/include $(PYTHON) -m pipeline_factory.stores.neo4j_launcher build
 
 # Debian packages the servers and tests need (Java for Neo4j is on the machine).
 system-deps:
@@ -50,14 +65,17 @@ SYSTEM_PACKAGES ?= curl postgresql redis-server
 # EXECUTOR=celery: Postgres, Redis and two Celery workers instead of standalone (README).
 EXECUTOR ?= local
 
-run: venv system-deps services
+# The services (Neo4j, MLflow, the stand-ins) start side by side: each waits for its own port.
+run: setup system-deps
+	@$(MAKE) --no-print-directory -j4 services
 ifeq ($(EXECUTOR),celery)
 	scripts/run-celery.sh "$(MAKE) --no-print-directory services-stop"
 else
 	scripts/run-standalone.sh "$(MAKE) --no-print-directory services-stop"
 endif
 
-test: venv system-deps
+# Lint and type checks first: a finding fails `make test` (and so CI) before any test runs.
+test: setup system-deps check
 	$(PYTEST) --timeout 900
 
 test-fast: venv
@@ -71,6 +89,11 @@ test-e2e: venv system-deps
 
 lint: venv
 	$(VENV)/bin/ruff check include dags plugins tests bench
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+check: lint typecheck
 
 validate: venv
 	$(PY) -m pipeline_factory validate

@@ -96,7 +96,8 @@ def mime_message(
     message.set_content(text)
     message.add_alternative(html_body or f"<pre>{html.escape(text)}</pre>", subtype="html")
     if images:
-        html_part = message.get_payload()[-1]
+        parts: Any = message.get_payload()  # [text, html] after add_alternative
+        html_part = parts[-1]
         for cid, data in images.items():
             html_part.add_related(data, maintype="image", subtype="png", cid=f"<{cid}>", filename=f"{cid}.png",
                                   disposition="inline")
@@ -111,7 +112,7 @@ def _send_smtp(spec: SmtpNotifierSpec, subject: str, text: str, html_body: str |
         from_email = spec.from_email or hook.from_email or os.environ.get("PIPELINE_NOTIFY_FROM", DEFAULT_FROM)
         to = spec.recipients()
         message = mime_message(spec.subject or subject, from_email, to, spec.cc, text, html_body, images)
-        client = hook._smtp_client  # opened by the hook's __enter__ (TLS, login) from the connection
+        client: Any = hook._smtp_client  # opened by the hook's __enter__ (TLS, login) from the connection
         for attempt in range(hook.smtp_retry_limit + 1):
             try:
                 client.send_message(message, from_addr=from_email, to_addrs=[*to, *spec.cc])

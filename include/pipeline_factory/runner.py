@@ -29,7 +29,7 @@ from pipeline_factory.lineage.declared import LINEAGE_FILE
 from pipeline_factory.observability import metrics
 from pipeline_factory.spec.loader import load_spec
 from pipeline_factory.spec.references import substitute
-from pipeline_factory.stages.contracts import StageContext, StageResult, read_stage_result
+from pipeline_factory.stages.contracts import StageContext, StageLog, StageResult, read_stage_result
 from pipeline_factory.stores.events import emit_stage_event, lineage_run
 from pipeline_factory.workspace import apply_umask_from_env, write_json_atomic
 from pipeline_factory.workspace import run_dir as workspace_run_dir
@@ -55,7 +55,7 @@ def run_stage(
     params: Mapping[str, Any] | None = None,
     try_number: int = 1,
     run_dir: Path | None = None,
-    logger: logging.Logger | None = None,
+    logger: StageLog | None = None,
     lineage_run_id: str | None = None,
     map_item: Any = None,
     map_index: int | None = None,

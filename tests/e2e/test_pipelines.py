@@ -119,9 +119,8 @@ def test_model_training_registers_a_champion(cluster):
         env=cluster.env, capture_output=True, text=True, timeout=300,
     )
     assert seed.returncode == 0, seed.stderr
-    # Unpausing lets the P15D timetable start a scheduled run at once; a manual
-    # run is queued behind it (max_active_runs: 1).  Whichever goes first
-    # trains on the new batches, and the other finds nothing new.
+    # No startup slot (catchup: false, a cron schedule): the manual run is the
+    # one that trains on the new batches; any other run finds nothing new.
     cluster.wait_for_dag("model_training")
     manual = cluster.trigger("model_training")
     cluster.wait_for_run("model_training", manual, timeout=900)

@@ -162,7 +162,7 @@ class UrlPolicy:
                 import httpcore
 
                 raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-            candidates = list(dict.fromkeys(info[4][0] for info in infos))
+            candidates = list(dict.fromkeys(str(info[4][0]) for info in infos))
         if self.host_allowed(host):
             return candidates
         for candidate in candidates:

@@ -400,6 +400,8 @@ class EutilsServer:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
+        if isinstance(host, bytes):
+            host = host.decode()
         return f"http://{host}:{port}/entrez/eutils"
 
     def add_faults(self, *faults: Fault) -> None:

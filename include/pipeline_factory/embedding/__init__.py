@@ -136,6 +136,8 @@ def _load(model: str, device: str, backend: str) -> Embedder:
     if backend.startswith("onnx"):
         from pipeline_factory.embedding import onnx_backend
 
+        assert model_dir is not None, "resolve_backend() chooses ONNX for a local model folder only"
+
         variant = "int8" if backend == "onnx-int8" else "fp32"
         model_file = onnx_backend.export(model_dir, onnx_backend.export_dir(fingerprint), variant)
         max_length = _max_seq_length(model_dir)

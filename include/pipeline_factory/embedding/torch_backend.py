@@ -64,7 +64,7 @@ class TorchEncoder:
             model.to(self.torch_dtype)
         self._copy_stream: Any = None
         self.fast = model_dir is not None and mean_pooling_model(model_dir)
-        self.transformer = model[0].auto_model if self.fast else None
+        self.transformer: Any = model[0].auto_model if self.fast else None
         self.tokenizer = batching.load_tokenizer(str(model_dir), int(model.max_seq_length)) if self.fast else None
         dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         self.dimension = int(dim())

@@ -17,6 +17,7 @@ from pipeline_factory.factory.assets import airflow_assets, deadline_alert
 from pipeline_factory.factory.docs import render_doc_md
 from pipeline_factory.factory.gpu import build_gpu_task
 from pipeline_factory.factory.mapping import build_mapped_task
+from pipeline_factory.factory.schedules import schedule_and_start
 from pipeline_factory.operators.stage import StageOperator
 from pipeline_factory.resilience.policy import Policy
 from pipeline_factory.spec.loader import LoadedSpec
@@ -94,11 +95,12 @@ def build_dag(
             callbacks["on_success_callback"] = build_callbacks(
                 [n.model_dump() for n in spec.notifications.on_success]
             )
+    schedule, start_date = schedule_and_start(spec, airflow_schedule(spec.schedule), _start_date(spec.start_date))
     dag = DAG(
         dag_id=spec.name,
         description=spec.description or None,
-        schedule=airflow_schedule(spec.schedule),
-        start_date=_start_date(spec.start_date),
+        schedule=schedule,
+        start_date=start_date,
         catchup=spec.catchup,
         max_active_runs=spec.max_active_runs,
         tags=sorted({*spec.tags, "pipeline-factory"}),

@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
 
     from pipeline_factory.spec.models import PipelineSpec, RuntimeProfile, StageSpec
+    from pipeline_factory.spec.resolve import ResolvedStage
+
+    #: What the GPU builders read (name, type, image): both carry it.
+    GpuStage = ResolvedStage | StageSpec
 
 RUNNER_CMD = ["python", "-m", "pipeline_factory.runner"]
 SKIP_EXIT_CODE = 99
@@ -56,7 +60,7 @@ def container_env(spec: PipelineSpec, profile: RuntimeProfile, profile_name: str
 
 
 def kpo_kwargs(
-    spec: PipelineSpec, stage: StageSpec, profile: RuntimeProfile, task_kwargs: dict[str, Any]
+    spec: PipelineSpec, stage: GpuStage, profile: RuntimeProfile, task_kwargs: dict[str, Any]
 ) -> dict[str, Any]:
     from kubernetes.client import models as k8s
 
@@ -112,7 +116,7 @@ def kpo_kwargs(
 
 
 def docker_kwargs(
-    spec: PipelineSpec, stage: StageSpec, profile: RuntimeProfile, task_kwargs: dict[str, Any]
+    spec: PipelineSpec, stage: GpuStage, profile: RuntimeProfile, task_kwargs: dict[str, Any]
 ) -> dict[str, Any]:
     from docker.types import DeviceRequest, Mount
 
@@ -142,7 +146,7 @@ def docker_kwargs(
 
 def build_gpu_task(
     spec: PipelineSpec,
-    stage: StageSpec,
+    stage: GpuStage,
     profile_name: str,
     profile: RuntimeProfile,
     task_kwargs: dict[str, Any],

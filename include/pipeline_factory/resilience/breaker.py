@@ -147,7 +147,7 @@ class _SharedStateBreaker(pybreaker.CircuitBreaker):
     """
 
     @property
-    def state(self):  # type: ignore[override]
+    def state(self):
         stored = self.current_state
         if stored != self._state.name:
             with self._lock:

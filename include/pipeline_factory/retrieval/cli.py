@@ -34,7 +34,7 @@ def answer(text: str, k: int, mode: str, collection: str | None = None) -> dict[
 
     retriever, close = open_retriever(collection)
     try:
-        results = retriever.search(text, k=k, mode=mode)  # type: ignore[arg-type]
+        results = retriever.search(text, k=k, mode=mode)
     finally:
         close()
     return {"query": text, "mode": mode, "k": k, "results": results, "context": context(results)}

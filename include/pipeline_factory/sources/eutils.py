@@ -180,7 +180,7 @@ class EutilsClient:
                     form.setdefault(key, []).append(value)
                 response = self._http.post(url, data=form)
             else:
-                response = self._http.get(url, params=params)
+                response = self._http.get(url, params=tuple(params))
             body = response.content
         except (httpx.TimeoutException, httpx.TransportError) as exc:
             raise transport_failure(exc, service=SERVICE, what=endpoint) from exc

@@ -22,6 +22,16 @@ if TYPE_CHECKING:
     from pipeline_factory.resilience.policy import Policy
 
 
+class StageLog(Protocol):
+    """What stage code logs through: a stdlib logger, or the task's own logger under Airflow."""
+
+    def debug(self, *args: Any, **kwargs: Any) -> Any: ...
+    def info(self, *args: Any, **kwargs: Any) -> Any: ...
+    def warning(self, *args: Any, **kwargs: Any) -> Any: ...
+    def error(self, *args: Any, **kwargs: Any) -> Any: ...
+    def exception(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
 class StageParams(BaseModel):
     """Base for every stage type's ``with:`` model: unknown keys are typos.
 
@@ -84,7 +94,7 @@ class StageContext:
     policy: Policy | None = None
     compute: str = "cpu"
     try_number: int = 1
-    log: logging.Logger = field(default_factory=lambda: logging.getLogger("pipeline_factory.stage"))
+    log: StageLog = field(default_factory=lambda: logging.getLogger("pipeline_factory.stage"))
     #: A mapped stage's task (fan-out): its index; it then works in a folder of its own.
     map_index: int | None = None
 

@@ -548,14 +548,16 @@ class Ledger:
 
     # -- helpers --------------------------------------------------------------
 
-    def _insert(self, table):
+    def _insert(self, table: Any) -> Any:
         if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        elif self.engine.dialect.name == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        else:
-            raise ConfigError(f"the job ledger supports SQLite and Postgres, not {self.engine.dialect.name}")
-        return dialect_insert(table)
+            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+            return postgresql_insert(table)
+        if self.engine.dialect.name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            return sqlite_insert(table)
+        raise ConfigError(f"the job ledger supports SQLite and Postgres, not {self.engine.dialect.name}")
 
     @staticmethod
     def _checked(fields: Mapping[str, Any]) -> dict[str, Any]:

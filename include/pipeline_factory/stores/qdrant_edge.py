@@ -171,7 +171,7 @@ class EdgeEngine:
         import qdrant_edge as qe
 
         shard = self._shard(name)
-        shard.update(qe.UpdateOperation.delete_points(ids))
+        shard.update(qe.UpdateOperation.delete_points(list(ids)))
         shard.flush()
 
     def count(self, name: str) -> int:

@@ -175,7 +175,7 @@ class VectorStore:
         if ids and self._edge is not None:
             self._edge.delete(name, ids)
         elif ids:
-            self._client.delete(name, points_selector=models.PointIdsList(points=ids), wait=True)
+            self._client.delete(name, points_selector=models.PointIdsList(points=list(ids)), wait=True)
         return len(ids)
 
     def count(self, name: str) -> int:

@@ -13,14 +13,14 @@ import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
+CHAMPION: Final = "champion"
+CHALLENGER: Final = "challenger"
 #: A person said no (or nobody answered in time): the rule's verdict is recorded, no alias moves.
-REJECTED = "rejected"
+REJECTED: Final = "rejected"
 
 _COMPARATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,

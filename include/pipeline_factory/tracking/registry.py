@@ -42,7 +42,9 @@ def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersio
         raise
 
 
-def run_metrics(client: MlflowClient, run_id: str) -> dict[str, float]:
+def run_metrics(client: MlflowClient, run_id: str | None) -> dict[str, float]:
+    if run_id is None:
+        raise ValueError("the model version names no MLflow run to read metrics from")
     return dict(client.get_run(run_id).data.metrics)
 
 

@@ -116,7 +116,7 @@ def pipelines_overview(allowed: Collection[str] | None = None, *, all_problems: 
                     "condition": stage.condition.model_dump() if stage.condition else None,
                 }
             )
-        used = sorted({s["policy"] for s in stages})
+        used = sorted({str(s["policy"]) for s in stages})
         pipelines.append(
             {
                 "name": name,

@@ -51,7 +51,7 @@ def summarize(report: dict[str, Any], report_name: str) -> dict[str, Any]:
     comparison = report.get("comparison") or {}
     candidate = comparison.get("candidate") or {}
     champion = comparison.get("champion") or {}
-    per_model: dict[str, list[dict[str, Any]]] = {}
+    per_model: dict[str, list[str]] = {}
     for key in sorted(candidate):
         if "." in key:
             per_model.setdefault(key.split(".", 1)[0], []).append(key)

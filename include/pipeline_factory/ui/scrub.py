@@ -91,7 +91,7 @@ def sensitive_key(name: str) -> bool:
 
 
 def _secrets_of_url(value: str) -> set[str]:
-    found = set()
+    found: set[str] = set()
     try:
         parts = urlsplit(value)
     except ValueError:

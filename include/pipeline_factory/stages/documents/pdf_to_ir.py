@@ -56,7 +56,8 @@ def is_heading(line: str) -> bool:
 
 def sections_from_pages(pages: list[str]) -> list[dict[str, Any]]:
     sections: list[dict[str, Any]] = []
-    heading, page_of_section, buffer = "", 1, []
+    heading, page_of_section = "", 1
+    buffer: list[str] = []
 
     def flush() -> None:
         text = " ".join(" ".join(buffer).split())
@@ -91,7 +92,7 @@ def convert_with_pypdf(pdf: Path) -> tuple[str, list[dict[str, Any]], int]:
         if reader.is_encrypted:
             raise ConversionError("the PDF is encrypted")
         pages = [page.extract_text() or "" for page in reader.pages]
-        title = str((reader.metadata or {}).get("/Title") or "").strip()
+        title = str((reader.metadata.get("/Title") if reader.metadata else None) or "").strip()
     except ConversionError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
@@ -109,7 +110,9 @@ def convert_with_pypdf(pdf: Path) -> tuple[str, list[dict[str, Any]], int]:
 
 def sections_from_mineru(content: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]], int]:
     """MinerU's ``*_content_list.json`` (blocks with ``type``, ``text``, ``text_level``, ``page_idx``) -> IR."""
-    title, sections, heading, page, buffer = "", [], "", 1, []
+    title, heading, page = "", "", 1
+    sections: list[dict[str, Any]] = []
+    buffer: list[str] = []
     pages = 0
 
     def flush() -> None:

@@ -168,6 +168,8 @@ def compare_on_rows(
     """
     fallback = dict(candidate_metrics or {})
     try:
+        if champion.run_id is None:
+            raise BaselineUnavailable(f"champion version {champion.version} names no MLflow run")
         seen = champion_seen_rows(client, champion.run_id, rows, time_column)
         if candidate_seen is not None and ROW_ID in rows.columns:
             seen = seen | rows[ROW_ID].isin(set(candidate_seen)).to_numpy()

@@ -144,6 +144,7 @@ def load(folder: Path) -> LoadedModel:
     path = folder / meta["file"]
     if not path.exists():
         raise StageError(f"model {name}: artifact file {path.name} is missing from {folder}")
+    booster: Any
     try:
         if meta["library"] == "lightgbm":
             import lightgbm as lgb

@@ -12,6 +12,11 @@ from pipeline_factory.stages.contracts import StageParams
 from pipeline_factory.tracking.promotion_rule import Guardrail, PromotionRule
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+DataFormat = Literal["csv", "parquet"]
+
+
+def _all_formats() -> list[DataFormat]:
+    return ["csv", "parquet"]
 
 
 class FetchDataParams(StageParams):
@@ -21,7 +26,7 @@ class FetchDataParams(StageParams):
         "file:// or an object-store URL that pyarrow understands (s3://, gs://).",
     )
     dataset: str = Field("training", description="Name of the consolidated dataset kept in the data dir.")
-    formats: list[Literal["csv", "parquet"]] = Field(default_factory=lambda: ["csv", "parquet"], min_length=1)
+    formats: list[DataFormat] = Field(default_factory=_all_formats, min_length=1)
     time_column: str | None = Field(None, description="Sorts the consolidated dataset when given.")
 
     @field_validator("dataset")

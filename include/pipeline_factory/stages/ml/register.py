@@ -111,7 +111,7 @@ class Register:
         previous = _previous_attempt(client, experiment_id, ctx)
         if previous is not None:
             log.info("register: MLflow run %s already registered this run's models", previous.info.run_id)
-            versions = {
+            versions: dict[str, dict[str, str]] = {
                 mv.name.removeprefix(prefix): {"name": mv.name, "version": str(mv.version)}
                 for mv in client.search_model_versions(f"run_id='{previous.info.run_id}'")
             }
@@ -127,7 +127,7 @@ class Register:
             TAG_STAGE: ctx.stage,
             "dataset.fingerprint": str(fetched.get("fingerprint")),
         }
-        versions: dict[str, dict[str, str]] = {}
+        versions = {}
         with mlflow.start_run(experiment_id=experiment_id, run_name=f"{ctx.pipeline}:{ctx.run_id}", tags=tags) as run:
             flat: dict[str, str] = {}
             _flatten("", trained["params"], flat)
@@ -151,7 +151,9 @@ class Register:
             mlflow.log_dict(json.loads(importance_file.read_text()), "feature_importance.json")
             mlflow.log_dict(json.loads((prep_folder / "schema.json").read_text()), "schema.json")
             mlflow.log_input(
-                mlflow.data.from_pandas(train_split, name=f"train@{fetched.get('fingerprint')}"),
+                mlflow.data.from_pandas(  # type: ignore[attr-defined]  # mlflow.data binds it lazily
+                    train_split, name=f"train@{fetched.get('fingerprint')}"
+                ),
                 context="training",
             )
             seen_file = _seen_rows(prep_folder, train_split, ctx.stage_dir)
