@@ -202,6 +202,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "stop":
         print("stopped" if stop(args.name, home=args.home) else "not running")
         return 0
-    running = status(args.name, home=args.home)
-    print(f"running at {running.url} (pid {running.pid})" if running else "not running")
-    return 0 if running else 3
+    found = status(args.name, home=args.home)
+    print(f"running at {found.url} (pid {found.pid})" if found else "not running")
+    return 0 if found else 3

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline_factory.spec.models import AssetsAll, AssetsAny, PipelineSpec, Schedule, parse_duration
 
 if TYPE_CHECKING:
-    from airflow.sdk import DeadlineAlert
+    from airflow.sdk import DeadlineAlert  # type: ignore[attr-defined]  # not in the SDK's stubs yet
 
 #: The coroutine the triggerer awaits when a run misses its deadline.
 DEADLINE_CALLBACK = "pipeline_factory.deadlines.deadline_missed"
@@ -36,7 +36,7 @@ def airflow_assets(schedule: Schedule) -> Any:
 
 def deadline_alert(spec: PipelineSpec) -> DeadlineAlert:
     """Airflow's DeadlineAlert: the triggerer notifies the pipeline's on_failure notifiers when it passes."""
-    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference  # type: ignore[attr-defined]
 
     assert spec.deadline is not None
     reference = (DeadlineReference.DAGRUN_QUEUED_AT if spec.deadline.after == "queued_at"

@@ -99,20 +99,20 @@ def render_all(*, auto_register: bool = True, paths: list[Path] | None = None) -
             build_problems[loaded.display] = problem
     keyed: dict[str, FileEntry] = {}
     for outcome in specs.outcomes:
-        loaded = outcome.loaded
+        found = outcome.loaded
         problems = outcome.problems
         if outcome.display in build_problems:
             problems = (*problems, build_problems[outcome.display])
         name_at = None
-        if loaded is not None and loaded.name_position is not None:
-            pos = loaded.name_position
+        if found is not None and found.name_position is not None:
+            pos = found.name_position
             name_at = (pos.file, pos.line, pos.column)
-        built = loaded is not None and loaded.spec.name in out.dags
-        entry = FileEntry(outcome.display, loaded.spec.name if loaded else None, name_at, tuple(problems),
-                          loaded.spec.model_dump(mode="json", by_alias=True) if built else None)
+        built = found is not None and found.spec.name in out.dags
+        entry = FileEntry(outcome.display, found.spec.name if found else None, name_at, tuple(problems),
+                          found.spec.model_dump(mode="json", by_alias=True) if built and found is not None else None)
         out.entries[outcome.path] = entry
         key = parse_report.file_key(shared, outcome.path)
-        unbuilt = loaded is not None and specs.specs.get(loaded.spec.name) is not loaded  # a duplicate name
+        unbuilt = found is not None and specs.specs.get(found.spec.name) is not found  # a duplicate name
         if key is not None and not unbuilt:
             keyed[key] = entry
     if specs.outcomes:

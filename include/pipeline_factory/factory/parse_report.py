@@ -27,6 +27,7 @@ import os
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pipeline_factory
 from pipeline_factory import settings
@@ -51,19 +52,19 @@ class FileEntry:
     problems: tuple[SpecProblem, ...]
     #: A spec that validated and built: the validated spec as JSON, so the next loop rebuilds it without
     #: parsing or checking the file again.
-    spec: dict | None = None
+    spec: dict[str, Any] | None = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"file": self.file, "name": self.name, "name_at": self.name_at,
                 "problems": [asdict(p) for p in self.problems], "spec": self.spec}
 
     @classmethod
-    def from_json(cls, data: dict) -> FileEntry:
+    def from_json(cls, data: dict[str, Any]) -> FileEntry:
         name_at = tuple(data["name_at"]) if data.get("name_at") else None
-        return cls(data["file"], data.get("name"), name_at,  # type: ignore[arg-type]
+        return cls(data["file"], data.get("name"), name_at,
                    tuple(SpecProblem(**p) for p in data.get("problems", ())), data.get("spec"))
 
-    def checked(self) -> dict | None:
+    def checked(self) -> dict[str, Any] | None:
         """What the loader needs to rebuild the spec without checking it again (None: check the file)."""
         if self.problems or self.spec is None:
             return None
@@ -127,7 +128,7 @@ def record(entries: dict[str, FileEntry], *, replace: bool) -> None:
     _MEMORY.update(entries)
     path = report_path()
     try:
-        current: dict[str, dict] = {}
+        current: dict[str, dict[str, Any]] = {}
         if not replace and path.exists():
             data = json.loads(path.read_text())
             if data.get("format") == FORMAT:

@@ -7,7 +7,7 @@ listener runs in the worker only when lineage is configured.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline_factory.lineage.datasets import LineageDataset, StageLineage
 
@@ -38,7 +38,7 @@ def to_output(dataset: LineageDataset, *, statistics: bool) -> OutputDataset:
     from openlineage.client.event_v2 import OutputDataset
     from openlineage.client.facet_v2 import output_statistics_output_dataset
 
-    output_facets = {}
+    output_facets: dict[str, Any] = {}
     if statistics and (dataset.row_count is not None or dataset.size is not None):
         output_facets["outputStatistics"] = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
             rowCount=dataset.row_count, size=dataset.size

@@ -204,7 +204,7 @@ class _Builder:
         if kind == "counter":
             child.inc(max(float(value), 0.0))
         else:
-            child.set(float(value))
+            child.set(float(value))  # type: ignore[union-attr]  # a gauge: only counters take the branch above
 
 
 def stage_registry(metrics: StageMetrics, *, outcome: str, seconds: float, result: Any = None,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -66,11 +66,11 @@ def pipeline_schema(
     """The pipeline spec's JSON Schema with every stage type's own parameters."""
     registry = registry or default_registry()
     types = list(registry)
-    models: list[tuple[type[BaseModel], str]] = [(PipelineSpec, "validation")]
+    models: list[tuple[type[BaseModel], Literal["validation"]]] = [(PipelineSpec, "validation")]
     models += [(t.params_model(), "validation") for t in types]
     refs, top = models_json_schema(models, by_alias=True, ref_template="#/$defs/{model}")
     defs: dict[str, Any] = top["$defs"]
-    schema = defs.pop("PipelineSpec")
+    schema: dict[str, Any] = defs.pop("PipelineSpec")
     spec_defs = set(PipelineSpec.model_json_schema(by_alias=True).get("$defs", {}))
     for name, definition in defs.items():
         if name not in spec_defs:  # a stage parameter model, or a model nested in one

@@ -49,12 +49,12 @@ def runs_overview(allowed: Collection[str] | None = None, *, limit: int = RUNS_P
         )
         if allowed is not None:
             ranked = ranked.where(DagRun.dag_id.in_(list(allowed)))
-        ranked = ranked.subquery()
+        latest = ranked.subquery()
         rows = session.execute(
-            select(ranked, DagRunNote.content)
-            .outerjoin(DagRunNote, DagRunNote.dag_run_id == ranked.c.id)
-            .where(ranked.c.n <= limit)
-            .order_by(ranked.c.dag_id, ranked.c.id.desc())
+            select(latest, DagRunNote.content)
+            .outerjoin(DagRunNote, DagRunNote.dag_run_id == latest.c.id)
+            .where(latest.c.n <= limit)
+            .order_by(latest.c.dag_id, latest.c.id.desc())
         ).all()
         keys = {(r.dag_id, r.run_id) for r in rows}
         task_notes: dict[tuple[str, str], dict[str, str]] = {}

@@ -221,8 +221,11 @@ class DownloadPdf:
                     if url.startswith("file:"):
                         result = copy_local_pdf(url, params, expected)
                     else:
+                        def fetch(url: str = url, expected: str | None = expected) -> Downloaded:
+                            return fetch_pdf(client, url, params, expected)
+
                         result = guards.get(url).call(
-                            lambda url=url, expected=expected: fetch_pdf(client, url, params, expected),
+                            fetch,
                             what=f"GET {redact_url(url)}",
                         )
                 except InputRefused as exc:
