@@ -48,7 +48,7 @@ setup:
 	@$(MAKE) --no-print-directory -j2 venv neo4j-build
 
 neo4j-build:
-	@PYTHONPATH=$(CURDIR)/include $(PYTHON) -m pipeline_factory.stores.neo4j_launcher build
+	@PYTHONPATH=$(CURDIR)/include $(PYTHON) -m pipeline_factory.devservers.neo4j build
 
 # Debian packages the servers and tests need (Java for Neo4j is on the machine).
 system-deps:
