@@ -37,13 +37,11 @@ def _client():
     return configure()
 
 
-def test_the_shipped_spec_renders_every_15_days_with_a_gpu_train_stage(dagbag):
-    from datetime import timedelta
-
+def test_the_shipped_spec_renders_twice_a_month_with_a_gpu_train_stage(dagbag):
     dag = dagbag.get_dag("model_training")
     assert [t.task_id for t in dag.topological_sort()] == [
         "fetch_data", "preprocess", "train", "validate_artifacts", "evaluate", "register", "promote", "notify"]
-    assert dag.schedule == timedelta(days=15)
+    assert dag.timetable.summary == "0 4 1,16 * *"
     assert dag.params["force_full_retrain"] is False
     assert type(dag.get_task("train")).__name__ == "LocalProcessStageOperator"
     assert dag.on_failure_callback
