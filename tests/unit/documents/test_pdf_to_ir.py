@@ -63,6 +63,16 @@ def test_converts_pdfs_writes_the_ir_and_releases_the_jobs(stage_ctx, ledger, ma
         PdfToIr().run(ctx, PdfToIrParams(engine="pypdf"))
 
 
+def test_a_backlog_larger_than_one_claim_is_drained_in_one_run(stage_ctx, ledger, make_pdf):
+    """One asset event may stand for more PDFs than max_jobs: none is left waiting for a run that never comes."""
+    ctx = stage_ctx("pdf_to_ir", pipeline="pdf_ir_worker", run_id="asset_triggered__1")
+    body = make_pdf("BRCA1 testing", SECTIONS)
+    waiting = [downloaded(ledger, ctx.data_dir, f"p{i}", body) for i in range(5)]
+    result = PdfToIr().run(ctx, PdfToIrParams(engine="pypdf", max_jobs=2))
+    assert (result["converted"], result["failed"], result["batches"]) == (5, 0, 3)
+    assert all(ledger.get(job)["pdf_ir_ready"] for job in waiting)
+
+
 def test_mineru_output_maps_to_the_same_ir():
     content = [
         {"type": "text", "text": "BRCA1 testing", "text_level": 1, "page_idx": 0},

@@ -49,7 +49,9 @@ class PdfToIrParams(StageParams):
         "auto", description="auto: MinerU in the kubernetes profile or where `mineru` is installed, else pypdf."
     )
     pipeline: str = Field("docs_pdf_two_phase", description="Convert PDFs downloaded by this pipeline.")
-    max_jobs: int = Field(100, ge=1, description="Jobs converted per run of the converter.")
+    max_jobs: int = Field(
+        100, ge=1, description="Jobs claimed at a time; a run converts batches until none is waiting."
+    )
     stale_after_seconds: float = Field(
         3600.0, gt=0, description="A job 'running' in pdf_to_ir for this long (a dead converter) is taken again."
     )

@@ -166,32 +166,40 @@ class PdfToIr:
     def run(self, ctx: StageContext, params: PdfToIrParams) -> StageResult:
         engine = choose_engine(params.engine, params.mineru_command)
         ledger = jobs.ledger()
-        claimed = ledger.claim(
+        converted: list[str] = []
+        failed: dict[str, str] = {}
+        batches = 0
+        # One asset event can stand for more PDFs than one claim takes, and no
+        # later event may come: drain the backlog in batches of max_jobs, so
+        # no gate is left waiting for a run that never starts.  Each batch
+        # ends every job it claimed as converted or failed, so this ends.
+        while claimed := ledger.claim(
             stage=ctx.stage,
             where={"pipeline": params.pipeline, "pdf_downloaded": True, "pdf_ir_ready": False},
             limit=params.max_jobs,
             stale_after_seconds=params.stale_after_seconds,
-        )
-        if not claimed:
+        ):
+            batches += 1
+            for job in claimed:
+                try:
+                    ir_path = self._convert(job, engine, params)
+                except ConversionError as exc:
+                    failed[job["job_id"]] = str(exc)
+                    jobs.fail_job(ctx, job["job_id"], str(exc))
+                    continue
+                ledger.mark(
+                    job["job_id"],
+                    only_if_state=("running",),
+                    state="gated",
+                    pdf_ir_ready=True,
+                    ir_path=data_relative(ir_path),
+                )
+                converted.append(job["job_id"])
+        if not batches:
             raise StageSkipped(f"no downloaded PDF of {params.pipeline} is waiting")
-        converted, failed = [], {}
-        for job in claimed:
-            try:
-                ir_path = self._convert(job, engine, params)
-            except ConversionError as exc:
-                failed[job["job_id"]] = str(exc)
-                jobs.fail_job(ctx, job["job_id"], str(exc))
-                continue
-            ledger.mark(
-                job["job_id"],
-                only_if_state=("running",),
-                state="gated",
-                pdf_ir_ready=True,
-                ir_path=data_relative(ir_path),
-            )
-            converted.append(job["job_id"])
         ctx.log.info("converted %d PDF(s) with %s, %d failed", len(converted), engine, len(failed))
-        return {"engine": engine, "converted": len(converted), "failed": len(failed), "failures": failed}
+        return {"engine": engine, "converted": len(converted), "failed": len(failed), "failures": failed,
+                "batches": batches}
 
     @staticmethod
     def _convert(job: dict[str, Any], engine: str, params: PdfToIrParams) -> Path:
