@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pipeline_factory.spec.models import AssetsAll, AssetsAny, PipelineSpec, Schedule, parse_duration
+from pipeline_factory.spec.models import AssetsAll, AssetsAny, AssetsOrCron, PipelineSpec, Schedule, parse_duration
 
 if TYPE_CHECKING:
     from airflow.sdk import DeadlineAlert  # type: ignore[attr-defined]  # not in the SDK's stubs yet
@@ -28,7 +28,18 @@ def _term(term: Any) -> Any:
 
 
 def airflow_assets(schedule: Schedule) -> Any:
-    """A list of URIs (every one of them) or an all/any condition, as Airflow's asset expressions."""
+    """A list of URIs (every one of them) or an all/any condition, as Airflow's asset expressions.
+
+    ``{assets: ..., or_cron: ...}`` becomes Airflow's ``AssetOrTimeSchedule``:
+    runs on the assets' events and at the cron's slots (UTC).
+    """
+    if isinstance(schedule, AssetsOrCron):
+        from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
+
+        return AssetOrTimeSchedule(
+            timetable=CronTriggerTimetable(schedule.or_cron, timezone="UTC"),
+            assets=airflow_assets(schedule.assets),
+        )
     if isinstance(schedule, list):
         return [_term(uri) for uri in schedule]
     return _term(schedule)

@@ -28,7 +28,7 @@ from pipeline_factory.stages.registry import StageRegistry, default_registry, im
 
 def airflow_schedule(schedule: Schedule) -> Any:
     kind = schedule_kind(schedule)
-    if kind == "assets":
+    if kind in ("assets", "assets_or_cron"):
         return airflow_assets(schedule)
     if kind == "duration":
         assert isinstance(schedule, str)

@@ -70,12 +70,38 @@ def describe_task(task: Any) -> dict[str, Any]:
     return out
 
 
-def describe_dag(dag: Any) -> dict[str, Any]:
-    schedule = dag.schedule
+def _asset_condition(condition: Any) -> Any:
+    """Airflow's asset expression as the spec writes it: a URI, or {all: [...]} / {any: [...]}."""
+    from airflow.sdk import AssetAll, AssetAny
+
+    if isinstance(condition, AssetAll | AssetAny):
+        key = "all" if isinstance(condition, AssetAll) else "any"
+        return {key: [_asset_condition(o) for o in condition.objects]}
+    return getattr(condition, "uri", repr(condition))
+
+
+def describe_schedule(schedule: Any) -> Any:
+    """The DAG's ``schedule`` argument in plain words or plain data (asset URIs, cron, a duration)."""
     if isinstance(schedule, timedelta):
-        schedule = f"every {schedule}"
-    elif isinstance(schedule, list):  # assets: the factory renders an asset schedule as a list
-        schedule = [asset.uri for asset in schedule]
+        return f"every {schedule}"
+    if isinstance(schedule, list):  # assets: the factory renders an asset schedule as a list
+        return [asset.uri for asset in schedule]
+    if hasattr(schedule, "asset_condition") and hasattr(schedule, "timetable"):  # AssetOrTimeSchedule
+        condition = _asset_condition(schedule.asset_condition)
+        assets = condition["all"] if isinstance(condition, dict) and list(condition) == ["all"] else condition
+        return {"assets": assets, "or_cron": getattr(schedule.timetable, "expression", repr(schedule.timetable))}
+    from airflow.sdk.definitions.asset import BaseAsset
+
+    if isinstance(schedule, BaseAsset):  # an all/any asset condition
+        return _asset_condition(schedule)
+    expression = getattr(schedule, "expression", None) or getattr(schedule, "_expression", None)
+    if isinstance(expression, str):  # a cron timetable (catchup off: no startup slot)
+        return expression
+    return schedule
+
+
+def describe_dag(dag: Any) -> dict[str, Any]:
+    schedule = describe_schedule(dag.schedule)
     params = {}
     for name in dag.params:
         param = dag.params.get_param(name)

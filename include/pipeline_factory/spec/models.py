@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     Strict,
     StringConstraints,
@@ -22,6 +23,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic import Tag as Choice
 
 from pipeline_factory.notify import NotifierSpec
 from pipeline_factory.resilience.policy import MAX_SECONDS, Policy
@@ -82,10 +84,72 @@ class AssetsAny(_Strict):
     any: list[AssetTerm] = Field(min_length=1)
 
 
-AssetTerm = AssetURI | AssetsAll | AssetsAny
+def _condition_form(value: Any) -> str:
+    """``all`` or ``any``, by the keys an author wrote: errors then speak of that form only.
+
+    Serialization hands the validated model instead of the mapping.
+    """
+    if isinstance(value, AssetsAll | AssetsAny):
+        return "all" if isinstance(value, AssetsAll) else "any"
+    return "any" if "any" in value and "all" not in value else "all"
+
+
+def _asset_term_form(value: Any) -> str:
+    return _condition_form(value) if isinstance(value, dict | AssetsAll | AssetsAny) else "uri"
+
+
+AssetTerm = Annotated[
+    Annotated[AssetURI, Choice("uri")] | Annotated[AssetsAll, Choice("all")] | Annotated[AssetsAny, Choice("any")],
+    Discriminator(_asset_term_form),
+]
 AssetsAll.model_rebuild()
 AssetsAny.model_rebuild()
-Schedule = str | list[AssetURI] | AssetsAll | AssetsAny | None
+
+
+class AssetsOrCron(_Strict):
+    """Run on asset updates, and also at cron slots: a sweep for work no asset event announced.
+
+    Rendered as Airflow's ``AssetOrTimeSchedule``.  A consumer whose work can
+    be left behind without a new event (a crashed run's claims taken again
+    later, a backlog) sweeps on the slots.
+    """
+
+    assets: Annotated[
+        Annotated[list[AssetURI], Choice("uris")] | Annotated[AssetsAll, Choice("all")]
+        | Annotated[AssetsAny, Choice("any")],
+        Discriminator(lambda v: _condition_form(v) if isinstance(v, dict | AssetsAll | AssetsAny) else "uris"),
+    ] = Field(description="Asset URIs (all of them) or an all/any condition, as in an asset schedule.")
+    or_cron: str = Field(description="A 5-field cron expression (UTC): the sweep's slots.")
+
+    @field_validator("assets")
+    @classmethod
+    def _some_assets(cls, value: list[str] | AssetsAll | AssetsAny) -> list[str] | AssetsAll | AssetsAny:
+        if isinstance(value, list) and not value:
+            raise ValueError("an asset schedule needs at least one asset URI")
+        return value
+
+    @field_validator("or_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return check_cron(value)
+
+
+def _schedule_form(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, list):
+        return "uris"
+    if isinstance(value, AssetsOrCron) or (isinstance(value, dict) and ("assets" in value or "or_cron" in value)):
+        return "assets_or_cron"
+    return _condition_form(value) if isinstance(value, dict | AssetsAll | AssetsAny) else "text"
+
+
+Schedule = Annotated[
+    Annotated[str, Choice("text")] | Annotated[list[AssetURI], Choice("uris")] | Annotated[AssetsAll, Choice("all")]
+    | Annotated[AssetsAny, Choice("any")] | Annotated[AssetsOrCron, Choice("assets_or_cron")]
+    | Annotated[None, Choice("none")],
+    Discriminator(_schedule_form),
+]
 
 
 class DeadlineSpec(_Strict):
@@ -109,9 +173,11 @@ class DeadlineSpec(_Strict):
 
 
 def schedule_kind(schedule: Schedule) -> str:
-    """``none``, ``preset``, ``duration``, ``assets`` or ``cron``."""
+    """``none``, ``preset``, ``duration``, ``assets``, ``assets_or_cron`` or ``cron``."""
     if schedule is None:
         return "none"
+    if isinstance(schedule, AssetsOrCron):
+        return "assets_or_cron"
     if isinstance(schedule, list | AssetsAll | AssetsAny):
         return "assets"
     if schedule in SCHEDULE_PRESETS:
@@ -119,6 +185,28 @@ def schedule_kind(schedule: Schedule) -> str:
     if _ISO_DURATION.match(schedule):
         return "duration"
     return "cron"
+
+
+def check_cron(value: str) -> str:
+    """Exactly the 5-field cron Airflow schedules with, and one that fires; presets are not cron here."""
+    from croniter import croniter
+
+    if value in SCHEDULE_PRESETS:
+        raise ValueError(f"{value!r} is a preset; write it as a 5-field cron expression here")
+    if value.startswith("@"):
+        presets = ", ".join(sorted(SCHEDULE_PRESETS))
+        raise ValueError(f"unknown schedule preset {value!r}; expected one of {presets}")
+    fields = value.split()
+    if len(fields) != 5:
+        raise ValueError(f"{value!r} has {len(fields)} fields; a cron schedule has exactly 5 "
+                         "(minute hour day-of-month month day-of-week)")
+    if not croniter.is_valid(value):
+        raise ValueError(f"{value!r} is not a valid cron expression")
+    try:
+        croniter(value, datetime(2026, 1, 1)).get_next(datetime)
+    except Exception:  # croniter's bad-date errors: the expression never fires
+        raise ValueError(f"{value!r} never fires (no such date)") from None
+    return value
 
 
 def parse_duration(value: str) -> timedelta:
@@ -202,7 +290,8 @@ class PipelineSpec(_Strict):
     schedule: Schedule = Field(
         None,
         description="Cron, a preset (@daily), an ISO-8601 duration (P15D), null, asset URIs (all of them), "
-        "or an asset condition {all: [...]} / {any: [...]} (nestable).",
+        "an asset condition {all: [...]} / {any: [...]} (nestable), or {assets: ..., or_cron: CRON}: on asset "
+        "updates and also at the cron's slots.",
     )
     deadline: DeadlineSpec | None = Field(
         None, description="Finish within this long of the run's scheduled time, else notify (on_failure notifiers)."
@@ -245,22 +334,8 @@ class PipelineSpec(_Strict):
             if parse_duration(value) <= timedelta(0):
                 raise ValueError("a duration schedule must be positive")
         elif kind == "cron":
-            from croniter import croniter
-
             assert isinstance(value, str)
-            if value.startswith("@"):
-                presets = ", ".join(sorted(SCHEDULE_PRESETS))
-                raise ValueError(f"unknown schedule preset {value!r}; expected one of {presets}")
-            fields = value.split()
-            if len(fields) != 5:
-                raise ValueError(f"{value!r} has {len(fields)} fields; a cron schedule has exactly 5 "
-                                 "(minute hour day-of-month month day-of-week)")
-            if not croniter.is_valid(value):
-                raise ValueError(f"{value!r} is not a valid cron expression")
-            try:
-                croniter(value, datetime(2026, 1, 1)).get_next(datetime)
-            except Exception:  # croniter's bad-date errors: the expression never fires
-                raise ValueError(f"{value!r} never fires (no such date)") from None
+            check_cron(value)
         return value
 
 

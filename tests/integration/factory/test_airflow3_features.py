@@ -78,15 +78,15 @@ def test_asset_schedule_with_and_or_and_outlets(config_copy: Path, dag_runner):
     assert len(events) == 1 and events[0].source_task_id == "second"
 
 
-def test_pdf_converter_runs_on_the_download_asset():
-    from airflow.sdk import Asset
-    from airflow.sdk.definitions.timetables.assets import AssetTriggeredTimetable
+def test_pdf_converter_runs_on_the_download_asset_and_sweeps_hourly():
+    from airflow.sdk import Asset, AssetOrTimeSchedule
 
     from pipeline_factory.factory.dagfile import render_all
 
     dags = render_all(auto_register=False).dags
     worker, downloads = dags["pdf_ir_worker"], dags["docs_pdf_two_phase"]
-    assert isinstance(worker.timetable, AssetTriggeredTimetable)
+    assert isinstance(worker.timetable, AssetOrTimeSchedule)
+    assert worker.timetable.timetable.expression == "0 * * * *"  # the sweep for what no event announces
     [produced] = downloads.get_task("download_pdf").outlets
     assert produced == Asset("pipeline://documents/pdfs-downloaded")
     assert produced in worker.timetable.asset_condition.objects

@@ -132,3 +132,26 @@ def test_render_describes_duration_and_asset_schedules(config_copy, capsys):
     rendered = json.loads(capsys.readouterr().out)
     assert rendered["schedule"] == "every 15 days, 0:00:00"
     assert rendered["timetable"] == "DeltaTriggerTimetable"
+
+
+def test_render_describes_asset_conditions_and_asset_or_cron_schedules(config_copy, capsys):
+    pipelines = config_copy / "pipelines"
+    condition = {"any": ["s3://bucket/pdfs", {"all": ["file:///a", "file:///b"]}]}
+    (pipelines / "on_either.yaml").write_text(
+        f"name: on_either\nschedule: {json.dumps(condition)}\nstages:\n  - name: a\n    type: echo\n")
+    (pipelines / "swept.yaml").write_text(
+        f"name: swept\nschedule:\n  assets: {json.dumps(condition)}\n  or_cron: '15 * * * *'\n"
+        "stages:\n  - name: a\n    type: echo\n")
+    assert main(["render", "on_either", "--format", "json"]) == 0
+    rendered = json.loads(capsys.readouterr().out)
+    assert rendered["schedule"] == condition and rendered["timetable"] == "AssetTriggeredTimetable"
+    assert main(["render", "swept", "--format", "json"]) == 0
+    rendered = json.loads(capsys.readouterr().out)
+    assert rendered["schedule"] == {"assets": condition, "or_cron": "15 * * * *"}
+    assert rendered["timetable"] == "AssetOrTimeSchedule"
+
+
+def test_render_shows_a_cron_schedule_as_its_expression(capsys):
+    assert main(["render", "graphrag_consistency", "--format", "json"]) == 0
+    rendered = json.loads(capsys.readouterr().out)
+    assert (rendered["schedule"], rendered["timetable"]) == ("0 1 * * *", "CronTriggerTimetable")

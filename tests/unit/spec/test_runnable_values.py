@@ -33,6 +33,15 @@ CASES = {
     "cron_with_years": ("name: x\nschedule: '0 2 * * 0 2027 1'\n" + STAGE, 2, "schedule", "value_error"),
     "cron_four_fields": ("name: x\nschedule: '0 2 * *'\n" + STAGE, 2, "schedule", "value_error"),
     "cron_never_fires": ("name: x\nschedule: '0 0 30 2 *'\n" + STAGE, 2, "schedule", "value_error"),
+    "sweep_cron_with_seconds": ("name: x\nschedule:\n  assets: [a://b]\n  or_cron: '0 0 2 * * 0'\n" + STAGE, 4,
+                                "schedule.or_cron", "value_error"),
+    "sweep_preset": ("name: x\nschedule:\n  assets: [a://b]\n  or_cron: '@daily'\n" + STAGE, 4, "schedule.or_cron",
+                     "value_error"),
+    "sweep_without_cron": ("name: x\nschedule:\n  assets: [a://b]\n" + STAGE, 2, "schedule.or_cron", "missing"),
+    "sweep_without_assets": ("name: x\nschedule:\n  assets: []\n  or_cron: '0 * * * *'\n" + STAGE, 3,
+                             "schedule.assets", "value_error"),
+    "sweep_bad_uri": ("name: x\nschedule:\n  assets: {any: [a://b, nope]}\n  or_cron: '0 * * * *'\n" + STAGE, 3,
+                      "schedule.assets.any.1", "string_pattern_mismatch"),
     "timeout_infinite": ("name: x\n" + STAGE + "    timeout: .inf\n", 5, "stages.0.timeout", "finite_number"),
     "timeout_nan": ("name: x\n" + STAGE + "    timeout: .nan\n", 5, "stages.0.timeout", "finite_number"),
     "timeout_boolean": ("name: x\n" + STAGE + "    timeout: yes\n", 5, "stages.0.timeout", "float_type"),
@@ -69,12 +78,28 @@ def test_value_that_cannot_run_is_a_spec_problem(config_copy: Path, text, line, 
     assert "x" not in specs.specs
 
 
-@pytest.mark.parametrize("schedule", ["0 2 * * 0", "*/2 * * * *", "0 0 L * *", "@daily", "P15D", None])
+@pytest.mark.parametrize("schedule", ["0 2 * * 0", "*/2 * * * *", "0 0 L * *", "@daily", "P15D", None,
+                                      "{assets: [a://b], or_cron: '0 * * * *'}",
+                                      "{assets: {any: [a://b, {all: [c://d, e://f]}]}, or_cron: '*/30 * * * *'}"])
 def test_valid_schedules_still_pass(config_copy: Path, schedule):
-    text = f"name: ok\nschedule: {schedule if schedule is None else repr(schedule)}\n" + STAGE
+    written = schedule if schedule is None or schedule.startswith("{") else repr(schedule)
+    text = f"name: ok\nschedule: {written}\n" + STAGE
     (config_copy / "pipelines" / "ok.yaml").write_text(text.replace("schedule: None", "schedule: null"))
     specs = load_specs(config_dir=config_copy)
     assert "ok" in specs.specs, specs.problems
+
+
+@pytest.mark.parametrize(("schedule", "paths"), [
+    ("{any: []}", ["schedule.any"]),
+    ("{assets: [a://b], or_cron: '0 0 2 * * 0'}", ["schedule.or_cron"]),
+    ("{any: [a://b, {all: [c://d, x]}]}", ["schedule.any.1.all.1"]),
+    ("5", ["schedule"]),
+])
+def test_a_schedule_error_speaks_of_the_form_written_only(config_copy: Path, schedule: str, paths: list[str]):
+    """The mapping forms are told apart by their keys: no problems from the forms the author did not write."""
+    (config_copy / "pipelines" / "bad.yaml").write_text(f"name: x\nschedule: {schedule}\n" + STAGE)
+    specs = load_specs(config_dir=config_copy)
+    assert [p.path for p in specs.problems if p.file.endswith("bad.yaml")] == paths
 
 
 def test_numbers_in_policies_are_bounded(config_copy: Path):
