@@ -15,7 +15,9 @@ Backends (``PIPELINE_EMBEDDING_BACKEND``, default ``auto``):
   the shipped corpus it keeps a mean cosine of 0.993 while the top-10
   neighbours stay identical for only about a third of the queries
   (``bench/embedding.py``), short of the 95 % the project asks of a default;
-  a deployment that can live with it opts in.
+  a deployment that can live with it opts in.  bf16 (torch on oneDNN) and
+  int8 on only some layers miss that bar too (docs/embedding.md,
+  "Variants tried"), so the CPU default stays fp32.
 * ``torch`` - PyTorch (``torch_backend``): ``auto`` picks it on CUDA, in fp16.
 
 ``get_embedder`` returns the model behind the content-addressed embedding

@@ -45,18 +45,25 @@ def load_tokenizer(model_dir: str, max_length: int) -> Any:
     return tokenizer
 
 
-def token_batches(tokenizer: Any, texts: Sequence[str], batch_size: int, offset: int = 0) -> list[TokenBatch]:
+def token_batches(
+    tokenizer: Any, texts: Sequence[str], batch_size: int, offset: int = 0, max_tokens: int | None = None
+) -> list[TokenBatch]:
     """Tokenize ``texts`` once and cut them into batches of similar length (longest first).
 
     ``rows`` count from ``offset``, so that windows of a longer list keep their place.
+    With ``max_tokens``, a batch of long texts holds fewer than ``batch_size``
+    rows: at most ``max_tokens`` padded tokens (and at least one row).
     """
     encodings = tokenizer.encode_batch(list(texts))
     lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
     order = np.argsort(-lengths, kind="stable")
     batches = []
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        width = int(lengths[rows[0]])
+    start = 0
+    while start < len(order):
+        width = int(lengths[order[start]])
+        size = batch_size if max_tokens is None else max(1, min(batch_size, max_tokens // max(width, 1)))
+        rows = order[start : start + size]
+        start += size
         ids = np.zeros((len(rows), width), dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
         types = np.zeros((len(rows), width), dtype=np.int64)
@@ -70,12 +77,14 @@ def token_batches(tokenizer: Any, texts: Sequence[str], batch_size: int, offset:
     return batches
 
 
-def stream_batches(tokenizer: Any, texts: Sequence[str], batch_size: int, window: int) -> Iterator[TokenBatch]:
+def stream_batches(
+    tokenizer: Any, texts: Sequence[str], batch_size: int, window: int, max_tokens: int | None = None
+) -> Iterator[TokenBatch]:
     """``token_batches`` over windows of ``window`` texts: the first batch is ready long before the last
     text is tokenized, and a consumer on another thread overlaps the rest of the tokenization."""
     window = max(window, batch_size)
     for start in range(0, len(texts), window):
-        yield from token_batches(tokenizer, texts[start : start + window], batch_size, offset=start)
+        yield from token_batches(tokenizer, texts[start : start + window], batch_size, start, max_tokens)
 
 
 def prefetch(produce: Iterator[T], depth: int = 2, transform: Callable[[T], Any] | None = None) -> Iterator[Any]:

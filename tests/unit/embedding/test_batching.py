@@ -22,18 +22,30 @@ def tokenizer():
     texts=st.lists(st.text(max_size=200), min_size=1, max_size=40),
     batch=st.integers(1, 9),
     window=st.integers(1, 20),
+    max_tokens=st.none() | st.integers(1, 120),
 )
-def test_every_text_lands_in_exactly_one_batch_with_its_own_tokens(tokenizer, texts, batch, window) -> None:
-    batches = list(batching.stream_batches(tokenizer, texts, batch, window))
+def test_every_text_lands_in_exactly_one_batch_with_its_own_tokens(
+    tokenizer, texts, batch, window, max_tokens
+) -> None:
+    batches = list(batching.stream_batches(tokenizer, texts, batch, window, max_tokens))
     rows = np.concatenate([b.rows for b in batches])
     assert sorted(rows.tolist()) == list(range(len(texts)))
     for b in batches:
         assert len(b.rows) <= batch
+        if max_tokens is not None:  # within the token budget, or a single row longer than it
+            assert b.input_ids.size <= max_tokens or len(b.rows) == 1
         for i, row in enumerate(b.rows):
             ids = tokenizer.encode(texts[row]).ids
             assert b.input_ids[i, : len(ids)].tolist() == ids
             assert b.attention_mask[i].sum() == len(ids) <= 32
         assert b.attention_mask[0].sum() == b.input_ids.shape[1]  # padded only to its own longest
+
+
+def test_a_token_budget_shortens_batches_of_long_texts_only(tokenizer) -> None:
+    texts = ["word " * 40] * 6 + ["word"] * 6  # 32 tokens (truncated) and 3 tokens
+    batches = batching.token_batches(tokenizer, texts, 4, max_tokens=64)
+    assert [len(b.rows) for b in batches] == [2, 2, 2, 4, 2]
+    assert [b.input_ids.shape[1] for b in batches] == [32, 32, 32, 3, 3]
 
 
 def test_prefetch_keeps_order_and_reraises() -> None:
