@@ -91,20 +91,27 @@ def rates(args: argparse.Namespace) -> None:
     candidates = {"today": today}
     for backend in ("torch", "onnx", "onnx-int8"):
         candidates[backend] = get_embedder(device="cpu", backend=backend, use_cache=False)
+    print_rates(candidates, texts, args.runs, width=10,
+                title=f"1. embedding rate, {len(texts)} texts, batch 64, {os.cpu_count()} cores, "
+                f"median of {args.runs} runs:")
+
+
+def print_rates(candidates: dict, texts: list[str], runs: int, title: str, width: int) -> None:
+    """Medians of ``runs`` timed passes per embedder, interleaved run by run, as ratios against ``today``."""
     for embedder in candidates.values():
         embedder.encode(texts[:64])  # warm-up
     times: dict[str, list[float]] = {name: [] for name in candidates}
-    for _ in range(args.runs):
+    for _ in range(runs):
         for name, embedder in candidates.items():
             started = time.perf_counter()
             embedder.encode(texts, batch_size=64)
             times[name].append(time.perf_counter() - started)
     base = statistics.median(times["today"])
-    print(f"1. embedding rate, {len(texts)} texts, batch 64, {os.cpu_count()} cores, median of {args.runs} runs:")
+    print(title)
     for name, seconds in times.items():
         med = statistics.median(seconds)
-        print(f"   {name:10s} {len(texts) / med:8.1f} texts/s  x{base / med:5.2f}  "
-              f"(runs: {', '.join(f'{len(texts) / s:.0f}' for s in seconds)})")
+        print(f"   {name:{width}s} {len(texts) / med:8.1f} texts/s  x{base / med:5.2f}  "
+              f"(runs: {', '.join(f'{len(texts) / s:.0f}' for s in seconds)})", flush=True)
 
 
 def quality_figures(vectors: np.ndarray, reference: np.ndarray) -> str:
@@ -331,20 +338,8 @@ def variants(args: argparse.Namespace) -> None:
         for n, corpus in corpora.items():
             print(f"   {name:34s} {n:5d}: {quality_figures(np.asarray(embedder.encode(corpus)), references[n])}",
                   flush=True)
-    for embedder in candidates.values():
-        embedder.encode(texts[:64])
-    times: dict[str, list[float]] = {name: [] for name in candidates}
-    for _ in range(args.runs):
-        for name, embedder in candidates.items():
-            started = time.perf_counter()
-            embedder.encode(texts, batch_size=64)
-            times[name].append(time.perf_counter() - started)
-    base = statistics.median(times["today"])
-    print(f"   rates, {len(texts)} texts, batch 64, median of {args.runs} runs:")
-    for name, seconds in times.items():
-        med = statistics.median(seconds)
-        print(f"   {name:34s} {len(texts) / med:8.1f} texts/s  x{base / med:5.2f}  "
-              f"(runs: {', '.join(f'{len(texts) / s:.0f}' for s in seconds)})", flush=True)
+    print_rates(candidates, texts, args.runs, width=34,
+                title=f"   rates, {len(texts)} texts, batch 64, median of {args.runs} runs:")
 
 
 def main() -> int:
