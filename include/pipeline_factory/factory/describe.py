@@ -82,16 +82,17 @@ def _asset_condition(condition: Any) -> Any:
 
 def describe_schedule(schedule: Any) -> Any:
     """The DAG's ``schedule`` argument in plain words or plain data (asset URIs, cron, a duration)."""
+    from airflow.sdk import AssetOrTimeSchedule
+    from airflow.sdk.definitions.asset import BaseAsset
+
     if isinstance(schedule, timedelta):
         return f"every {schedule}"
     if isinstance(schedule, list):  # assets: the factory renders an asset schedule as a list
         return [asset.uri for asset in schedule]
-    if hasattr(schedule, "asset_condition") and hasattr(schedule, "timetable"):  # AssetOrTimeSchedule
+    if isinstance(schedule, AssetOrTimeSchedule):  # Airflow turns a list of assets into AssetAll
         condition = _asset_condition(schedule.asset_condition)
         assets = condition["all"] if isinstance(condition, dict) and list(condition) == ["all"] else condition
-        return {"assets": assets, "or_cron": getattr(schedule.timetable, "expression", repr(schedule.timetable))}
-    from airflow.sdk.definitions.asset import BaseAsset
-
+        return {"assets": assets, "or_cron": describe_schedule(schedule.timetable)}
     if isinstance(schedule, BaseAsset):  # an all/any asset condition
         return _asset_condition(schedule)
     expression = getattr(schedule, "expression", None) or getattr(schedule, "_expression", None)
