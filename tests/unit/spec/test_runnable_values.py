@@ -7,9 +7,12 @@ booleans, and params resolve the way Airflow's ``Param`` resolves them.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pipeline_factory.spec.loader import load_specs
 
@@ -100,6 +103,39 @@ def test_a_schedule_error_speaks_of_the_form_written_only(config_copy: Path, sch
     (config_copy / "pipelines" / "bad.yaml").write_text(f"name: x\nschedule: {schedule}\n" + STAGE)
     specs = load_specs(config_dir=config_copy)
     assert [p.path for p in specs.problems if p.file.endswith("bad.yaml")] == paths
+
+
+_URIS = st.sampled_from(["a://b", "c://d", "nope", ""])
+_CONDITION = st.recursive(
+    _URIS, lambda inner: st.dictionaries(st.sampled_from(["all", "any", "x"]), st.lists(inner, max_size=3),
+                                         min_size=1, max_size=2), max_leaves=6)
+_SCHEDULE_MAPPING = st.dictionaries(
+    st.sampled_from(["all", "any", "assets", "or_cron", "x"]),
+    _CONDITION | st.lists(_CONDITION, max_size=3) | st.sampled_from(["0 * * * *", "0 0 2 * * 0", "@daily", 5]),
+    min_size=1, max_size=3)
+
+
+def _form_keys(mapping: dict) -> set[str]:
+    """The keys the form chosen by an author's keys may ask for: the ones written, and that form's own."""
+    if "assets" in mapping or "or_cron" in mapping:
+        return set(mapping) | {"assets", "or_cron"}
+    return set(mapping) | ({"any"} if "any" in mapping and "all" not in mapping else {"all"})
+
+
+@settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(schedule=_SCHEDULE_MAPPING)
+def test_any_schedule_mapping_is_judged_as_the_form_its_keys_name(config_copy: Path, schedule: dict):
+    """Whatever mapping an author writes, no problem speaks of a key of another form, and none is unplaced."""
+    path = config_copy / "pipelines" / "bad.yaml"
+    path.write_text(f"name: x\nschedule: {json.dumps(schedule)}\n" + STAGE)
+    specs = load_specs([path], config_dir=config_copy)
+    allowed = _form_keys(schedule)
+    for problem in specs.problems:
+        assert problem.line == 2 and problem.column >= 1, problem
+        parts = problem.path.split(".")
+        assert parts[0] == "schedule", problem
+        if len(parts) > 1:
+            assert parts[1] in allowed, (problem, schedule)
 
 
 def test_numbers_in_policies_are_bounded(config_copy: Path):
