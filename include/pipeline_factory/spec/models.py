@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -72,6 +73,16 @@ AssetURI = Annotated[
 ]
 
 
+def _some_uris(value: list[str]) -> list[str]:
+    if not value:
+        raise ValueError("an asset schedule needs at least one asset URI")
+    return value
+
+
+#: The URIs of an asset schedule: every one of them, and at least one.
+AssetURIs = Annotated[list[AssetURI], AfterValidator(_some_uris)]
+
+
 class AssetsAll(_Strict):
     """Run when every listed asset (or condition) has been updated since the last run."""
 
@@ -115,18 +126,11 @@ class AssetsOrCron(_Strict):
     """
 
     assets: Annotated[
-        Annotated[list[AssetURI], Choice("uris")] | Annotated[AssetsAll, Choice("all")]
+        Annotated[AssetURIs, Choice("uris")] | Annotated[AssetsAll, Choice("all")]
         | Annotated[AssetsAny, Choice("any")],
         Discriminator(lambda v: _condition_form(v) if isinstance(v, dict | AssetsAll | AssetsAny) else "uris"),
     ] = Field(description="Asset URIs (all of them) or an all/any condition, as in an asset schedule.")
     or_cron: str = Field(description="A 5-field cron expression (UTC): the sweep's slots.")
-
-    @field_validator("assets")
-    @classmethod
-    def _some_assets(cls, value: list[str] | AssetsAll | AssetsAny) -> list[str] | AssetsAll | AssetsAny:
-        if isinstance(value, list) and not value:
-            raise ValueError("an asset schedule needs at least one asset URI")
-        return value
 
     @field_validator("or_cron")
     @classmethod
@@ -145,7 +149,7 @@ def _schedule_form(value: Any) -> str:
 
 
 Schedule = Annotated[
-    Annotated[str, Choice("text")] | Annotated[list[AssetURI], Choice("uris")] | Annotated[AssetsAll, Choice("all")]
+    Annotated[str, Choice("text")] | Annotated[AssetURIs, Choice("uris")] | Annotated[AssetsAll, Choice("all")]
     | Annotated[AssetsAny, Choice("any")] | Annotated[AssetsOrCron, Choice("assets_or_cron")]
     | Annotated[None, Choice("none")],
     Discriminator(_schedule_form),
@@ -326,10 +330,7 @@ class PipelineSpec(_Strict):
     @classmethod
     def _valid_schedule(cls, value: Schedule) -> Schedule:
         kind = schedule_kind(value)
-        if kind == "assets":
-            if isinstance(value, list) and not value:
-                raise ValueError("an asset schedule needs at least one asset URI")
-        elif kind == "duration":
+        if kind == "duration":
             assert isinstance(value, str)
             if parse_duration(value) <= timedelta(0):
                 raise ValueError("a duration schedule must be positive")

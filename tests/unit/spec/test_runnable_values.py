@@ -41,6 +41,7 @@ CASES = {
     "sweep_preset": ("name: x\nschedule:\n  assets: [a://b]\n  or_cron: '@daily'\n" + STAGE, 4, "schedule.or_cron",
                      "value_error"),
     "sweep_without_cron": ("name: x\nschedule:\n  assets: [a://b]\n" + STAGE, 2, "schedule.or_cron", "missing"),
+    "assets_empty_list": ("name: x\nschedule: []\n" + STAGE, 2, "schedule", "value_error"),
     "sweep_without_assets": ("name: x\nschedule:\n  assets: []\n  or_cron: '0 * * * *'\n" + STAGE, 3,
                              "schedule.assets", "value_error"),
     "sweep_bad_uri": ("name: x\nschedule:\n  assets: {any: [a://b, nope]}\n  or_cron: '0 * * * *'\n" + STAGE, 3,
